@@ -1,0 +1,121 @@
+//! Every knob in one typed struct: flags with environment twins and defaults.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// quizcast: a live-quiz game coordinator.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "quizcast", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "QUIZCAST_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: String,
+    /// SQLite database file (created on first start).
+    #[arg(long, env = "QUIZCAST_DB", default_value = "./data/quizcast.db")]
+    pub db: PathBuf,
+    /// Token signing secret; generated once and kept in the database when absent.
+    #[arg(long, env = "QUIZCAST_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Interval between WebSocket heartbeat pings, in milliseconds.
+    #[arg(long, env = "QUIZCAST_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub heartbeat_ms: u64,
+    /// Comma-separated origins allowed to open WebSockets (default: any).
+    #[arg(long, env = "QUIZCAST_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Time a new WebSocket has to send `join`, in milliseconds.
+    #[arg(long, env = "QUIZCAST_JOIN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub join_timeout_ms: u64,
+    /// Largest accepted client frame, in bytes.
+    #[arg(long, env = "QUIZCAST_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+    /// Bytes a socket's outbound queue may hold before it is coalesced or closed.
+    #[arg(long, env = "QUIZCAST_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
+    pub outbox_bytes: usize,
+    /// Recent events kept per session for resuming clients.
+    #[arg(long, env = "QUIZCAST_RING_EVENTS", default_value_t = 16_384)]
+    pub ring_events: usize,
+    /// Client messages per second allowed per connection (token bucket rate).
+    #[arg(long, env = "QUIZCAST_MSG_RATE", default_value_t = 20.0)]
+    pub msg_rate: f64,
+    /// Burst of client messages allowed per connection.
+    #[arg(long, env = "QUIZCAST_MSG_BURST", default_value_t = 40.0)]
+    pub msg_burst: f64,
+    /// Default and upper bound for players per session.
+    #[arg(long, env = "QUIZCAST_MAX_PLAYERS", default_value_t = 10_000)]
+    pub max_players: usize,
+    /// A session with no activity for this long expires, in seconds.
+    #[arg(long, env = "QUIZCAST_SESSION_IDLE_SECS", default_value_t = 6 * 3600)]
+    pub session_idle_secs: u64,
+    /// How long an ended session stays readable for its results, in seconds.
+    #[arg(long, env = "QUIZCAST_ENDED_RETENTION_SECS", default_value_t = 24 * 3600)]
+    pub ended_retention_secs: u64,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "QUIZCAST_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// Serve `/metrics` and `/api/stats` (set false to hide them).
+    #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub public_stats: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["quizcast"])
+    }
+}
+
+impl Config {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms.max(10))
+    }
+
+    pub fn join_timeout(&self) -> Duration {
+        Duration::from_millis(self.join_timeout_ms.max(10))
+    }
+
+    /// Whether a WebSocket upgrade from `origin` is allowed.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        let list: Vec<&str> = self
+            .allowed_origins
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if list.is_empty() || list.contains(&"*") {
+            return true;
+        }
+        match origin {
+            // Non-browser clients (scripts) send no Origin.
+            None => true,
+            Some(o) => list
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(o.trim_end_matches('/'))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::default();
+        assert_eq!(c.addr, "0.0.0.0:8080");
+        assert_eq!(c.heartbeat_ms, 15_000);
+        assert_eq!(c.max_frame_bytes, 65_536);
+        assert!(c.origin_allowed(Some("https://x.example")));
+    }
+
+    #[test]
+    fn origins_restrict_browsers_only() {
+        let c = Config::parse_from([
+            "quizcast",
+            "--allowed-origins",
+            "https://a.example,https://b.example",
+        ]);
+        assert!(c.origin_allowed(Some("https://b.example")));
+        assert!(!c.origin_allowed(Some("https://evil.example")));
+        assert!(c.origin_allowed(None));
+    }
+}

@@ -1,0 +1,281 @@
+//! Session events (contract section 4) and who may see each one.
+
+use super::leaderboard::Entry;
+use super::PlayerId;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Who an event is delivered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every connection: players, MC and display.
+    All,
+    /// The MC and the display.
+    Staff,
+    /// The MC only.
+    Mc,
+    /// One player only.
+    Player(PlayerId),
+    /// The MC, the display, and one player (e.g. the removed one).
+    StaffAndPlayer(PlayerId),
+}
+
+impl Audience {
+    /// Whether a connection with this role (and player id) receives the event.
+    pub fn includes(&self, role: super::Role, player: Option<&str>) -> bool {
+        use super::Role;
+        match self {
+            Audience::All => true,
+            Audience::Staff => matches!(role, Role::Mc | Role::Display),
+            Audience::Mc => role == Role::Mc,
+            Audience::Player(p) => role == Role::Player && player == Some(p.as_str()),
+            Audience::StaffAndPlayer(p) => {
+                matches!(role, Role::Mc | Role::Display)
+                    || (role == Role::Player && player == Some(p.as_str()))
+            }
+        }
+    }
+}
+
+/// Why a question was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseReason {
+    Timer,
+    Mc,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndReason {
+    Mc,
+    Expired,
+}
+
+/// A player as named in roster events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlayerRef {
+    pub player_id: PlayerId,
+    pub name: String,
+    pub total_players: usize,
+}
+
+/// One item of a peer-marking assignment, as the marker sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkingItem {
+    pub question_id: String,
+    pub prompt: String,
+    pub answer: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct_answer: Option<Value>,
+    pub points: f64,
+}
+
+/// Who sent a chat message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatFrom {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub player_id: Option<PlayerId>,
+    pub name: String,
+    pub role: super::Role,
+}
+
+/// The question as shown to everyone when it opens.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    pub round_id: String,
+    pub question_id: String,
+    pub index: usize,
+    pub prompt: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    pub points: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+}
+
+/// Everything that can happen in a session, as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", content = "data")]
+pub enum GameEvent {
+    #[serde(rename = "game:round-changed", rename_all = "camelCase")]
+    RoundChanged {
+        round_id: String,
+        round_name: String,
+        round_type: String,
+        question_count: usize,
+    },
+    #[serde(rename = "game:question-opened")]
+    QuestionOpened(QuestionView),
+    #[serde(rename = "game:question-closed", rename_all = "camelCase")]
+    QuestionClosed {
+        question_id: String,
+        reason: CloseReason,
+    },
+    #[serde(rename = "game:answer-revealed", rename_all = "camelCase")]
+    AnswerRevealed {
+        question_id: String,
+        correct_answer: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        explanation: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        distribution: Option<Vec<usize>>,
+    },
+    #[serde(rename = "game:marking-started", rename_all = "camelCase")]
+    MarkingStarted { round_id: String },
+    #[serde(rename = "marking:assignment-created", rename_all = "camelCase")]
+    AssignmentCreated {
+        #[serde(skip)]
+        marker: PlayerId,
+        assignment_id: String,
+        round_id: String,
+        items: Vec<MarkingItem>,
+    },
+    #[serde(rename = "marking:score-updated", rename_all = "camelCase")]
+    MarkUpdated {
+        assignment_id: String,
+        question_id: String,
+        marker_id: PlayerId,
+        markee_id: PlayerId,
+        score: f64,
+    },
+    #[serde(rename = "marking:completed", rename_all = "camelCase")]
+    MarkingCompleted { round_id: String },
+    #[serde(rename = "game:marking-ended", rename_all = "camelCase")]
+    MarkingEnded { round_id: String },
+    #[serde(rename = "score:updated", rename_all = "camelCase")]
+    ScoreUpdated {
+        #[serde(skip)]
+        player: PlayerId,
+        score: f64,
+        rank: usize,
+    },
+    #[serde(rename = "leaderboard:updated", rename_all = "camelCase")]
+    LeaderboardUpdated {
+        top: Vec<Entry>,
+        total_players: usize,
+    },
+    #[serde(rename = "leaderboard:full", rename_all = "camelCase")]
+    LeaderboardFull { entries: Vec<Entry> },
+    #[serde(rename = "player:joined")]
+    PlayerJoined(PlayerRef),
+    #[serde(rename = "player:left")]
+    PlayerLeft(PlayerRef),
+    #[serde(rename = "player:removed")]
+    PlayerRemoved(PlayerRef),
+    #[serde(rename = "player:all-cleared")]
+    AllCleared {},
+    #[serde(rename = "presence:changed", rename_all = "camelCase")]
+    PresenceChanged { player_id: PlayerId, online: bool },
+    #[serde(rename = "presence:count", rename_all = "camelCase")]
+    PresenceCount { online: usize, total_players: usize },
+    #[serde(rename = "player:answer-submitted", rename_all = "camelCase")]
+    AnswerSubmitted {
+        player_id: PlayerId,
+        question_id: String,
+        answered_count: usize,
+        total_players: usize,
+    },
+    #[serde(rename = "chat:message")]
+    ChatMessage { from: ChatFrom, text: String },
+    #[serde(rename = "session:ended")]
+    SessionEnded {
+        reason: EndReason,
+        leaderboard: Vec<Entry>,
+    },
+}
+
+impl GameEvent {
+    /// Who receives this event.
+    pub fn audience(&self) -> Audience {
+        use GameEvent::*;
+        match self {
+            AssignmentCreated { marker, .. } => Audience::Player(marker.clone()),
+            ScoreUpdated { player, .. } => Audience::Player(player.clone()),
+            MarkUpdated { .. } | MarkingCompleted { .. } => Audience::Mc,
+            LeaderboardFull { .. }
+            | PlayerJoined(_)
+            | PresenceChanged { .. }
+            | AnswerSubmitted { .. } => Audience::Staff,
+            PlayerLeft(p) | PlayerRemoved(p) => Audience::StaffAndPlayer(p.player_id.clone()),
+            RoundChanged { .. }
+            | QuestionOpened(_)
+            | QuestionClosed { .. }
+            | AnswerRevealed { .. }
+            | MarkingStarted { .. }
+            | MarkingEnded { .. }
+            | LeaderboardUpdated { .. }
+            | AllCleared {}
+            | PresenceCount { .. }
+            | ChatMessage { .. }
+            | SessionEnded { .. } => Audience::All,
+        }
+    }
+
+    /// Events a slow reader may skip in favour of a newer one of the same kind.
+    pub fn coalesce_key(&self) -> Option<&'static str> {
+        use GameEvent::*;
+        match self {
+            LeaderboardUpdated { .. } => Some("leaderboard:updated"),
+            LeaderboardFull { .. } => Some("leaderboard:full"),
+            PresenceCount { .. } => Some("presence:count"),
+            AnswerSubmitted { .. } => Some("player:answer-submitted"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::Role;
+
+    #[test]
+    fn events_serialize_with_contract_names() {
+        let e = GameEvent::PlayerJoined(PlayerRef {
+            player_id: "p1".into(),
+            name: "Ada".into(),
+            total_players: 3,
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "player:joined");
+        assert_eq!(v["data"]["playerId"], "p1");
+        assert_eq!(v["data"]["totalPlayers"], 3);
+        let e = GameEvent::ScoreUpdated {
+            player: "p1".into(),
+            score: 2.0,
+            rank: 1,
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "score:updated");
+        assert!(v["data"].get("player").is_none());
+        assert_eq!(
+            serde_json::to_value(GameEvent::AllCleared {}).unwrap()["data"],
+            serde_json::json!({})
+        );
+    }
+
+    #[test]
+    fn audiences_keep_staff_events_from_players() {
+        let staff = GameEvent::PresenceChanged {
+            player_id: "p1".into(),
+            online: true,
+        }
+        .audience();
+        assert!(!staff.includes(Role::Player, Some("p1")));
+        assert!(staff.includes(Role::Display, None));
+        let one = Audience::Player("p1".into());
+        assert!(one.includes(Role::Player, Some("p1")));
+        assert!(!one.includes(Role::Player, Some("p2")));
+        assert!(!one.includes(Role::Mc, None));
+        assert!(!Audience::Mc.includes(Role::Display, None));
+    }
+}

@@ -1,0 +1,16 @@
+//! Liveness and counters.
+
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+pub async fn stats(app: web::Data<AppState>) -> HttpResponse {
+    if !app.cfg.public_stats {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok().json(app.metrics.stats())
+}

@@ -1,0 +1,144 @@
+//! HTTP routes. Handlers only translate between HTTP and session messages.
+
+mod health;
+mod players;
+mod sessions;
+
+use crate::auth::{AuthError, Claims};
+use crate::error::ApiError;
+use crate::protocol::ErrorCode;
+use crate::registry::Lookup;
+use crate::session::Session;
+use crate::AppState;
+use actix::Addr;
+use actix_web::{
+    error::JsonPayloadError, http::StatusCode, web, HttpRequest, HttpResponse, ResponseError,
+};
+use serde_json::json;
+
+/// Largest accepted JSON body (a quiz with many rounds fits comfortably).
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .json(json!({"error": {"code": self.code.as_str(), "message": self.message}}))
+    }
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body too large")
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::BadRequest,
+            "expected Content-Type: application/json",
+        ),
+        other => ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {other}")),
+    };
+    e.into()
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(BODY_LIMIT)
+            .error_handler(json_error),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/api/stats", web::get().to(health::stats))
+    .route("/ws", web::get().to(crate::socket::upgrade))
+    .route("/api/sessions", web::post().to(sessions::create))
+    .route("/api/sessions/{code}", web::get().to(sessions::info))
+    .route("/api/sessions/{code}/state", web::get().to(sessions::state))
+    .route("/api/sessions/{code}/end", web::post().to(sessions::end))
+    .route(
+        "/api/sessions/{code}/players",
+        web::post().to(players::join),
+    )
+    .route(
+        "/api/sessions/{code}/players/reset",
+        web::post().to(players::reset),
+    )
+    .route(
+        "/api/sessions/{code}/players/{player_id}",
+        web::delete().to(players::remove),
+    )
+    .default_service(web::to(|| async {
+        ApiError::new(ErrorCode::BadRequest, "no such route").with_status_404()
+    }));
+}
+
+impl ApiError {
+    fn with_status_404(self) -> HttpResponse {
+        HttpResponse::NotFound()
+            .json(json!({"error": {"code": "NOT_FOUND", "message": self.message}}))
+    }
+}
+
+/// A JSON body that may also be absent (then `T::default()`); errors are
+/// reported like `web::Json`'s.
+pub struct OptionalJson<T>(pub T);
+
+impl<T> actix_web::FromRequest for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default + 'static,
+{
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let empty = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0")
+            || (!req
+                .headers()
+                .contains_key(actix_web::http::header::CONTENT_LENGTH)
+                && !req
+                    .headers()
+                    .contains_key(actix_web::http::header::TRANSFER_ENCODING));
+        if empty {
+            return Box::pin(async { Ok(OptionalJson(T::default())) });
+        }
+        let fut = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { fut.await.map(|j| OptionalJson(j.into_inner())) })
+    }
+}
+
+/// The verified claims of the request's bearer token, if it sent one.
+pub fn claims(req: &HttpRequest, app: &AppState, code: &str) -> Result<Option<Claims>, ApiError> {
+    let Some(h) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let raw = h.to_str().map_err(|_| ApiError::from(AuthError::Invalid))?;
+    let token = raw
+        .strip_prefix("Bearer ")
+        .or_else(|| raw.strip_prefix("bearer "))
+        .ok_or(ApiError::from(AuthError::Invalid))?;
+    Ok(Some(app.auth.verify(token, code)?))
+}
+
+/// The claims of a request that must carry a token.
+pub fn required_claims(req: &HttpRequest, app: &AppState, code: &str) -> Result<Claims, ApiError> {
+    claims(req, app, code)?.ok_or_else(|| ApiError::from(AuthError::Missing))
+}
+
+/// The session actor for `code`.
+pub async fn session(app: &AppState, code: &str) -> Result<Addr<Session>, ApiError> {
+    app.registry
+        .send(Lookup {
+            code: code.to_string(),
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(ApiError::not_found)
+}

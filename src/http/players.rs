@@ -1,0 +1,61 @@
+//! `/api/sessions/{code}/players`: join, remove, reset.
+
+use super::{required_claims, session};
+use crate::error::ApiError;
+use crate::game::Command;
+use crate::session::messages::{Apply, CreatePlayer};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// `POST .../players` body.
+#[derive(Debug, Deserialize)]
+pub struct JoinBody {
+    name: String,
+}
+
+pub async fn join(
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<JoinBody>,
+) -> Result<HttpResponse, ApiError> {
+    let s = session(&app, &path).await?;
+    let (player_id, token) = s
+        .send(CreatePlayer {
+            name: body.into_inner().name,
+        })
+        .await??;
+    Ok(HttpResponse::Created().json(json!({"playerId": player_id, "token": token})))
+}
+
+pub async fn remove(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, player_id) = path.into_inner();
+    let claims = required_claims(&req, &app, &code)?;
+    let s = session(&app, &code).await?;
+    s.send(Apply {
+        claims: Some(claims),
+        cmd: Command::RemovePlayer { player_id },
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn reset(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = required_claims(&req, &app, &path)?;
+    let s = session(&app, &path).await?;
+    s.send(Apply {
+        claims: Some(claims),
+        cmd: Command::ResetPlayers,
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,99 @@
+//! `/api/sessions`: create, read, state, end.
+
+use super::{claims, required_claims, session, OptionalJson};
+use crate::error::ApiError;
+use crate::game::events::EndReason;
+use crate::game::state::Settings;
+use crate::game::Command;
+use crate::protocol::ErrorCode;
+use crate::registry::Create;
+use crate::session::messages::{Apply, ReadInfo, ReadState};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// `POST /api/sessions` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CreateBody {
+    title: Option<String>,
+    quiz: Option<Value>,
+    settings: Option<Settings>,
+}
+
+fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+pub async fn create(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    OptionalJson(body): OptionalJson<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.quiz.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "quiz content is not supported by this server yet",
+        ));
+    }
+    let title = body
+        .title
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(120)
+        .collect::<String>();
+    let created = app
+        .registry
+        .send(Create {
+            title,
+            settings: body.settings.unwrap_or_default(),
+        })
+        .await
+        .map_err(|_| ApiError::internal())??;
+    let base = base_url(&req);
+    Ok(HttpResponse::Created().json(json!({
+        "code": created.code,
+        "mcToken": created.mc_token,
+        "joinUrl": format!("{base}/join/{}", created.code),
+        "displayUrl": format!("{base}/display/{}", created.code),
+    })))
+}
+
+pub async fn info(
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let s = session(&app, &path).await?;
+    Ok(HttpResponse::Ok().json(s.send(ReadInfo).await?))
+}
+
+pub async fn state(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = claims(&req, &app, &path)?;
+    let s = session(&app, &path).await?;
+    let v = s.send(ReadState { claims }).await??;
+    Ok(HttpResponse::Ok().json(&v["snapshot"]))
+}
+
+pub async fn end(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let claims = required_claims(&req, &app, &path)?;
+    let s = session(&app, &path).await?;
+    s.send(Apply {
+        claims: Some(claims),
+        cmd: Command::End {
+            reason: EndReason::Mc,
+        },
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,123 @@
+//! quizcast: a live-quiz game coordinator.
+//!
+//! # Layout
+//! - [`game`]: the pure core (phases, players, scoring, leaderboard); no actix.
+//! - [`protocol`]: wire types, error and close codes; every frame is built there.
+//! - [`session`]: the session actor: connections, fan-out, heartbeats, timers.
+//! - [`socket`]: the WebSocket actor; the only module that knows `actix-web-actors`.
+//! - [`outbox`]: a connection's bounded outbound queue (slow-consumer policy).
+//! - [`registry`]: session code -> session actor.
+//! - [`http`]: HTTP handlers, one file per resource.
+//! - [`auth`], [`config`], [`metrics`], [`store`], [`ratelimit`], [`error`].
+//!
+//! Data flows one way: socket or HTTP handler -> session actor ->
+//! `GameState::apply` -> events -> fan-out.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod game;
+pub mod http;
+pub mod metrics;
+pub mod outbox;
+pub mod protocol;
+pub mod ratelimit;
+pub mod registry;
+pub mod session;
+pub mod socket;
+pub mod store;
+
+use actix::{Actor, Addr, Arbiter};
+use actix_web::{dev::ServerHandle, web, App, HttpServer};
+use auth::Auth;
+use config::Config;
+use metrics::Metrics;
+use registry::{Registry, ShutdownAll};
+use session::Env;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// What every handler and socket can reach.
+pub struct AppState {
+    pub registry: Addr<Registry>,
+    pub cfg: Arc<Config>,
+    pub auth: Arc<Auth>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    handle: ServerHandle,
+    registry: Addr<Registry>,
+    task: actix_rt::task::JoinHandle<std::io::Result<()>>,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Starts the server on `listener`; must run inside an actix system.
+pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
+    let db = store::open(&cfg.db)?;
+    let secret = store::secret(&db, cfg.secret.as_deref())?;
+    drop(db);
+    let cfg = Arc::new(cfg);
+    let env = Arc::new(Env {
+        cfg: cfg.clone(),
+        auth: Arc::new(Auth::new(secret.as_bytes())),
+        metrics: Arc::new(Metrics::default()),
+    });
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let registry =
+        Registry::new(env.clone(), arbiters.iter().map(|a| a.handle()).collect()).start();
+    let state = web::Data::new(AppState {
+        registry: registry.clone(),
+        cfg: cfg.clone(),
+        auth: env.auth.clone(),
+        metrics: env.metrics.clone(),
+    });
+    let addr = listener.local_addr()?;
+    let workers = if cfg.workers == 0 { cores } else { cfg.workers };
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(3)
+            .max_connections(50_000)
+            .backlog(4096)
+            .listen(listener)?
+            .run();
+    let handle = server.handle();
+    let task = actix_rt::spawn(server);
+    Ok(Server {
+        addr,
+        handle,
+        registry,
+        task,
+        arbiters,
+    })
+}
+
+impl Server {
+    /// Graceful stop: every socket gets 1001, then the listener closes.
+    pub async fn shutdown(self) {
+        let _ = self.registry.send(ShutdownAll).await;
+        // Let the sockets write their close frames.
+        actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+        self.handle.stop(true).await;
+        let _ = self.task.await;
+        for a in self.arbiters {
+            a.stop();
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! A connection's bounded outbound queue, shared by its session (which
+//! pushes) and its socket (which drains).
+//!
+//! Why not the socket actor's mailbox: a socket whose peer stops reading is
+//! not polled, so its mailbox never drains, and `do_send` would grow it
+//! without bound. Here the session sees the queued bytes, conflates
+//! superseded events, and closes the connection when it still overflows.
+//! At most one [`Wake`] is ever in flight per socket.
+
+use actix::Message;
+use bytestring::ByteString;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// One frame waiting to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutFrame {
+    Text(ByteString),
+    Ping,
+    Close(u16, String),
+}
+
+/// Tells a socket that its outbox has frames.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// Queued; a wake is already on its way.
+    Queued,
+    /// Queued; the caller must send a [`Wake`].
+    Wake,
+    /// No room even after conflation: the caller closes the connection.
+    Overflow,
+    /// The connection is closing; the frame was dropped.
+    Closed,
+}
+
+struct Item {
+    frame: OutFrame,
+    coalesce: Option<&'static str>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Item>,
+    bytes: usize,
+    wake_pending: bool,
+    closed: bool,
+}
+
+/// See the module docs.
+pub struct Outbox {
+    inner: Mutex<Inner>,
+    limit: usize,
+    last_seen_ms: AtomicU64,
+}
+
+impl Outbox {
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            inner: Mutex::new(Inner::default()),
+            limit,
+            last_seen_ms: AtomicU64::new(crate::protocol::now_ms()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding this lock leaves plain data; keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a sign of life from the peer.
+    pub fn touch(&self) {
+        self.last_seen_ms
+            .store(crate::protocol::now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    fn wake(inner: &mut Inner) -> Push {
+        if inner.wake_pending {
+            Push::Queued
+        } else {
+            inner.wake_pending = true;
+            Push::Wake
+        }
+    }
+
+    /// Queues a text frame; `coalesce` names events a newer one supersedes.
+    pub fn push_text(&self, text: ByteString, coalesce: Option<&'static str>) -> Push {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Push::Closed;
+        }
+        let len = text.len();
+        if inner.bytes + len > self.limit {
+            if let Some(key) = coalesce {
+                let mut freed = 0;
+                inner.queue.retain(|i| {
+                    let drop = i.coalesce == Some(key);
+                    if drop {
+                        if let OutFrame::Text(t) = &i.frame {
+                            freed += t.len();
+                        }
+                    }
+                    !drop
+                });
+                inner.bytes -= freed;
+            }
+            if inner.bytes + len > self.limit {
+                return Push::Overflow;
+            }
+        }
+        inner.bytes += len;
+        inner.queue.push_back(Item {
+            frame: OutFrame::Text(text),
+            coalesce,
+        });
+        Self::wake(&mut inner)
+    }
+
+    /// Queues a heartbeat ping (not counted against the byte limit).
+    pub fn push_ping(&self) -> Push {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Push::Closed;
+        }
+        inner.queue.push_back(Item {
+            frame: OutFrame::Ping,
+            coalesce: None,
+        });
+        Self::wake(&mut inner)
+    }
+
+    /// Queues a close frame after what is queued; nothing more is accepted.
+    /// With `discard`, queued frames are dropped first (the peer is too slow
+    /// to ever read them).
+    pub fn close(&self, code: u16, reason: &str, discard: bool) -> Push {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Push::Closed;
+        }
+        if discard {
+            inner.queue.clear();
+            inner.bytes = 0;
+        }
+        inner.closed = true;
+        inner.queue.push_back(Item {
+            frame: OutFrame::Close(code, reason.to_string()),
+            coalesce: None,
+        });
+        Self::wake(&mut inner)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Takes every queued frame; the next push will ask for a new wake.
+    pub fn drain(&self) -> Vec<OutFrame> {
+        let mut inner = self.lock();
+        inner.wake_pending = false;
+        inner.bytes = 0;
+        inner.queue.drain(..).map(|i| i.frame).collect()
+    }
+
+    /// Bytes currently queued.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(n: usize) -> ByteString {
+        ByteString::from("x".repeat(n))
+    }
+
+    #[test]
+    fn only_the_first_push_asks_for_a_wake() {
+        let o = Outbox::new(100);
+        assert_eq!(o.push_text(text(10), None), Push::Wake);
+        assert_eq!(o.push_text(text(10), None), Push::Queued);
+        assert_eq!(o.drain().len(), 2);
+        assert_eq!(o.push_ping(), Push::Wake);
+    }
+
+    #[test]
+    fn a_full_queue_conflates_then_overflows() {
+        let o = Outbox::new(100);
+        o.push_text(text(40), Some("lb"));
+        o.push_text(text(40), None);
+        // Dropping the older leaderboard makes room for the newer one.
+        assert_eq!(o.push_text(text(40), Some("lb")), Push::Queued);
+        assert_eq!(o.queued_bytes(), 80);
+        // Nothing to conflate: overflow.
+        assert_eq!(o.push_text(text(40), None), Push::Overflow);
+        let frames = o.drain();
+        assert_eq!(frames.len(), 2);
+    }
+
+    #[test]
+    fn close_discards_and_refuses_more() {
+        let o = Outbox::new(100);
+        o.push_text(text(50), None);
+        o.close(4008, "slow", true);
+        assert_eq!(o.push_text(text(1), None), Push::Closed);
+        assert_eq!(o.drain(), vec![OutFrame::Close(4008, "slow".into())]);
+        assert!(o.is_closed());
+    }
+}

@@ -1,0 +1,57 @@
+//! A token bucket: `rate` tokens a second, holding at most `burst`.
+
+use std::time::Instant;
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        let burst = burst.max(1.0);
+        TokenBucket {
+            rate: rate.max(0.0),
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one token at `now`; false when the bucket is empty.
+    pub fn take_at(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn take(&mut self) -> bool {
+        self.take_at(Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn allows_a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 3.0);
+        assert!(b.take_at(t0) && b.take_at(t0) && b.take_at(t0));
+        assert!(!b.take_at(t0));
+        assert!(b.take_at(t0 + Duration::from_millis(100)));
+        assert!(!b.take_at(t0 + Duration::from_millis(100)));
+    }
+}

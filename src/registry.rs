@@ -1,0 +1,173 @@
+//! The registry actor: session code -> session actor. It creates sessions
+//! with unique codes, spreads them over a pool of arbiters, finds them and
+//! forgets them when they end.
+
+use crate::error::ApiError;
+use crate::game::state::Settings;
+use crate::game::Role;
+use crate::session::messages::Shutdown;
+use crate::session::{Env, Forget, Session};
+use actix::prelude::*;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Session codes use letters and digits that cannot be mistaken for others.
+pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+/// Length of a session code.
+pub const CODE_LEN: usize = 5;
+
+/// Normalises a code typed by a person; `None` if it cannot be one.
+pub fn normalize_code(raw: &str) -> Option<String> {
+    let code = raw.trim().to_ascii_uppercase();
+    (code.len() == CODE_LEN && code.bytes().all(|b| CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+fn new_code() -> String {
+    let mut rng = rand::thread_rng();
+    (0..CODE_LEN)
+        .map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Create a session.
+#[derive(Message)]
+#[rtype(result = "Result<Created, ApiError>")]
+pub struct Create {
+    pub title: String,
+    pub settings: Settings,
+}
+
+/// A new session's code and MC token.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub code: String,
+    pub mc_token: String,
+    pub addr: Addr<Session>,
+}
+
+/// Find a session by code.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<Session>>")]
+pub struct Lookup {
+    pub code: String,
+}
+
+/// Tell every session the server is stopping; resolves when all have closed
+/// their sockets.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShutdownAll;
+
+/// See the module docs.
+pub struct Registry {
+    sessions: HashMap<String, Addr<Session>>,
+    arbiters: Vec<ArbiterHandle>,
+    next: usize,
+    env: Arc<Env>,
+}
+
+impl Registry {
+    pub fn new(env: Arc<Env>, arbiters: Vec<ArbiterHandle>) -> Self {
+        Registry {
+            sessions: HashMap::new(),
+            arbiters,
+            next: 0,
+            env,
+        }
+    }
+
+    fn arbiter(&mut self) -> ArbiterHandle {
+        if self.arbiters.is_empty() {
+            return Arbiter::current();
+        }
+        self.next = (self.next + 1) % self.arbiters.len();
+        self.arbiters[self.next].clone()
+    }
+}
+
+impl Actor for Registry {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1 << 16);
+    }
+}
+
+impl Handler<Create> for Registry {
+    type Result = Result<Created, ApiError>;
+
+    fn handle(&mut self, msg: Create, ctx: &mut Context<Self>) -> Self::Result {
+        let code = loop {
+            let c = new_code();
+            if !self.sessions.contains_key(&c) {
+                break c;
+            }
+        };
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let mut settings = msg.settings;
+        settings.max_players = settings.max_players.clamp(1, self.env.cfg.max_players);
+        let env = self.env.clone();
+        let me = ctx.address().recipient();
+        let (c2, n2) = (code.clone(), nonce.clone());
+        let arbiter = self.arbiter();
+        let addr = Session::start_in_arbiter(&arbiter, move |_| {
+            Session::new(c2, n2, msg.title, settings, env, me)
+        });
+        self.sessions.insert(code.clone(), addr.clone());
+        let mc_token = self.env.auth.issue(&code, &nonce, Role::Mc, None);
+        log::info!("session {code} created");
+        Ok(Created {
+            code,
+            mc_token,
+            addr,
+        })
+    }
+}
+
+impl Handler<Lookup> for Registry {
+    type Result = Option<Addr<Session>>;
+
+    fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
+        let code = normalize_code(&msg.code)?;
+        self.sessions.get(&code).filter(|a| a.connected()).cloned()
+    }
+}
+
+impl Handler<Forget> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Forget, _: &mut Context<Self>) {
+        self.sessions.remove(&msg.code);
+    }
+}
+
+impl Handler<ShutdownAll> for Registry {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: ShutdownAll, _: &mut Context<Self>) -> Self::Result {
+        let sends: Vec<_> = self.sessions.values().map(|s| s.send(Shutdown)).collect();
+        Box::pin(async move {
+            for s in sends {
+                let _ = s.await;
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_five_unambiguous_characters() {
+        for _ in 0..200 {
+            let c = new_code();
+            assert_eq!(c.len(), 5);
+            assert!(!c.contains(['0', 'O', '1', 'I', 'L']));
+            assert_eq!(normalize_code(&c.to_lowercase()), Some(c));
+        }
+        assert_eq!(normalize_code("ABC0E"), None);
+        assert_eq!(normalize_code("ABCD"), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! Messages a session actor answers, named for what they ask.
+
+use super::connections::ConnId;
+use crate::auth::Claims;
+use crate::error::ApiError;
+use crate::game::{Command, Outcome, PlayerId, Role};
+use crate::outbox::{Outbox, Wake};
+use crate::protocol::ClientMessage;
+use actix::{Message, Recipient};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A socket asks to join; the `joined` reply and any replay go to its outbox.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, ApiError>")]
+pub struct Join {
+    pub conn: ConnId,
+    pub role: Role,
+    /// Verified token claims, when the client sent a token.
+    pub claims: Option<Claims>,
+    /// A new player's name (join by name).
+    pub name: Option<String>,
+    pub since: Option<u64>,
+    pub reply_id: Option<Value>,
+    pub outbox: Arc<Outbox>,
+    pub waker: Recipient<Wake>,
+}
+
+/// Who a socket turned out to be.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub role: Role,
+    pub player: Option<PlayerId>,
+}
+
+/// A joined socket's message; replies go to its outbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FromClient {
+    pub conn: ConnId,
+    pub id: Option<Value>,
+    pub msg: ClientMessage,
+}
+
+/// A socket went away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub conn: ConnId,
+}
+
+/// An HTTP caller asks for a change.
+#[derive(Message)]
+#[rtype(result = "Result<Outcome, ApiError>")]
+pub struct Apply {
+    pub claims: Option<Claims>,
+    pub cmd: Command,
+}
+
+/// HTTP join: creates a player and mints its token.
+#[derive(Message)]
+#[rtype(result = "Result<(PlayerId, String), ApiError>")]
+pub struct CreatePlayer {
+    pub name: String,
+}
+
+/// The snapshot for the caller's view.
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct ReadState {
+    pub claims: Option<Claims>,
+}
+
+/// The public summary (`GET /api/sessions/{code}`).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ReadInfo;
+
+/// The server is stopping: close every socket with 1001.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

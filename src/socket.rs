@@ -1,0 +1,410 @@
+//! The socket actor: one per WebSocket. It parses client frames, answers
+//! what needs no session (ping, malformed frames, rate limits), forwards the
+//! rest to its session, and writes whatever its outbox holds.
+//!
+//! This is the only module that knows `actix-web-actors`.
+
+use crate::auth::Claims;
+use crate::error::ApiError;
+use crate::game::Role;
+use crate::outbox::{OutFrame, Outbox, Wake};
+use crate::protocol::{
+    self, close, error_frame, reply_frame, ClientMessage, ErrorCode, JoinData, ParseError,
+};
+use crate::ratelimit::TokenBucket;
+use crate::registry::Lookup;
+use crate::session::connections::ConnId;
+use crate::session::messages::{Disconnect, FromClient, Join};
+use crate::session::Session;
+use crate::AppState;
+use actix::prelude::*;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Malformed frames tolerated before the socket is closed with 4008.
+const MAX_OFFENCES: u32 = 5;
+/// Rate-limited messages tolerated (per burst window) before 4008.
+const MAX_FLOOD: u32 = 50;
+
+enum State {
+    AwaitingJoin,
+    Joining,
+    Joined { session: Addr<Session> },
+    Closed,
+}
+
+/// See the module docs.
+pub struct Socket {
+    id: ConnId,
+    state: State,
+    outbox: Arc<Outbox>,
+    app: web::Data<AppState>,
+    bucket: TokenBucket,
+    offences: u32,
+    flood: u32,
+    /// A fragmented text message being reassembled.
+    partial: Option<Vec<u8>>,
+    partial_too_big: bool,
+}
+
+/// `GET /ws`: checks the origin and upgrades.
+pub async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    app: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let origin = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if !app.cfg.origin_allowed(origin) {
+        app.metrics.error(ErrorCode::Forbidden);
+        return Ok(HttpResponse::Forbidden().json(json!({
+            "error": {"code": "FORBIDDEN", "message": "origin not allowed"}
+        })));
+    }
+    let cfg = &app.cfg;
+    let socket = Socket {
+        id: NEXT_CONN.fetch_add(1, Relaxed),
+        state: State::AwaitingJoin,
+        outbox: Arc::new(Outbox::new(cfg.outbox_bytes)),
+        bucket: TokenBucket::new(cfg.msg_rate, cfg.msg_burst),
+        app: app.clone(),
+        offences: 0,
+        flood: 0,
+        partial: None,
+        partial_too_big: false,
+    };
+    // Frames a little over the limit get BAD_MESSAGE and the socket lives;
+    // frames far over it end the stream.
+    let hard_limit = cfg.max_frame_bytes.saturating_mul(16).max(1 << 20);
+    ws::WsResponseBuilder::new(socket, &req, stream)
+        .frame_size(hard_limit)
+        .start()
+}
+
+impl Socket {
+    fn send_error(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        id: Option<&Value>,
+        code: ErrorCode,
+        msg: &str,
+    ) {
+        self.app.metrics.error(code);
+        self.app.metrics.messages_out.fetch_add(1, Relaxed);
+        ctx.text(error_frame(id, code, msg));
+    }
+
+    /// Closes from this side, telling the session.
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: u16, reason: &str) {
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        self.leave_session();
+        self.state = State::Closed;
+        write_close(ctx, code, reason);
+    }
+
+    fn leave_session(&mut self) {
+        if let State::Joined { session, .. } = &self.state {
+            session.do_send(Disconnect { conn: self.id });
+        }
+    }
+
+    /// A malformed frame: error reply, and close after repeated offences.
+    fn offence(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        id: Option<&Value>,
+        code: ErrorCode,
+        msg: &str,
+    ) {
+        self.send_error(ctx, id, code, msg);
+        self.offences += 1;
+        if self.offences >= MAX_OFFENCES {
+            self.close(ctx, close::POLICY, "too many malformed messages");
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        self.app.metrics.messages_in.fetch_add(1, Relaxed);
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        if !self.bucket.take() {
+            self.send_error(ctx, None, ErrorCode::RateLimited, "slow down");
+            self.flood += 1;
+            if self.flood >= MAX_FLOOD {
+                self.close(ctx, close::POLICY, "message rate limit exceeded");
+            }
+            return;
+        }
+        self.flood = 0;
+        if text.len() > self.app.cfg.max_frame_bytes {
+            let msg = format!("frame over {} bytes", self.app.cfg.max_frame_bytes);
+            self.offence(ctx, None, ErrorCode::BadMessage, &msg);
+            return;
+        }
+        let (id, parsed) = protocol::parse_client(text);
+        let msg = match parsed {
+            Ok(m) => m,
+            Err(e) => {
+                let code = e.code();
+                let text = e.to_string();
+                let malformed_join = matches!(e, ParseError::BadData { kind: "join", .. });
+                if malformed_join && matches!(self.state, State::AwaitingJoin) {
+                    self.send_error(ctx, id.as_ref(), code, &text);
+                    self.close(ctx, close::PROTOCOL, "malformed join");
+                } else if code == ErrorCode::BadMessage {
+                    self.offence(ctx, id.as_ref(), code, &text);
+                } else {
+                    self.send_error(ctx, id.as_ref(), code, &text);
+                }
+                return;
+            }
+        };
+        match msg {
+            ClientMessage::Ping => {
+                self.app.metrics.messages_out.fetch_add(1, Relaxed);
+                ctx.text(reply_frame(
+                    "pong",
+                    id.as_ref(),
+                    json!({"serverTime": protocol::now_ms()}),
+                ));
+            }
+            ClientMessage::Join(join) => match self.state {
+                State::AwaitingJoin => self.join(join, id, ctx),
+                _ => {
+                    self.send_error(ctx, id.as_ref(), ErrorCode::BadRequest, "already joined");
+                    self.close(ctx, close::PROTOCOL, "join sent twice");
+                }
+            },
+            other => match &self.state {
+                State::Joined { session, .. } => session.do_send(FromClient {
+                    conn: self.id,
+                    id,
+                    msg: other,
+                }),
+                _ => self.send_error(ctx, id.as_ref(), ErrorCode::NotJoined, "send join first"),
+            },
+        }
+    }
+
+    fn join(&mut self, join: JoinData, id: Option<Value>, ctx: &mut ws::WebsocketContext<Self>) {
+        let claims: Option<Claims> = match &join.token {
+            Some(t) => match self.app.auth.verify(t, &join.session_code) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    self.send_error(ctx, id.as_ref(), ErrorCode::Unauthorized, &e.to_string());
+                    self.close(ctx, close::UNAUTHORIZED, "invalid token");
+                    return;
+                }
+            },
+            None => None,
+        };
+        if join.role != Role::Player && join.name.is_some() {
+            self.send_error(
+                ctx,
+                id.as_ref(),
+                ErrorCode::BadRequest,
+                "only players join by name",
+            );
+            self.close(ctx, close::PROTOCOL, "malformed join");
+            return;
+        }
+        self.state = State::Joining;
+        let registry = self.app.registry.clone();
+        let msg = Join {
+            conn: self.id,
+            role: join.role,
+            claims,
+            name: if join.token.is_some() {
+                None
+            } else {
+                join.name
+            },
+            since: join.since,
+            reply_id: id.clone(),
+            outbox: self.outbox.clone(),
+            waker: ctx.address().recipient(),
+        };
+        let code = join.session_code;
+        let fut = async move {
+            let session = registry
+                .send(Lookup { code })
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(ApiError::not_found)?;
+            let joined = session.send(msg).await??;
+            Ok::<_, ApiError>((session, joined))
+        };
+        ctx.wait(fut.into_actor(self).map(move |res, act, ctx| match res {
+            Ok((session, joined)) => {
+                log::debug!(
+                    "socket {} joined as {:?} {:?}",
+                    act.id,
+                    joined.role,
+                    joined.player
+                );
+                act.state = State::Joined { session };
+                act.drain(ctx);
+            }
+            Err(e) => {
+                act.state = State::AwaitingJoin;
+                act.send_error(ctx, id.as_ref(), e.code, &e.message);
+                act.close(ctx, e.code.join_close(), &e.message);
+            }
+        }));
+    }
+
+    /// Writes everything the outbox holds.
+    fn drain(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        for frame in self.outbox.drain() {
+            match frame {
+                OutFrame::Text(t) => ctx.text(t),
+                OutFrame::Ping => ctx.ping(b""),
+                OutFrame::Close(code, reason) => {
+                    // The session closed us and already forgot this connection.
+                    self.state = State::Closed;
+                    write_close(ctx, code, &reason);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Actor for Socket {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.app.metrics.sockets_open.fetch_add(1, Relaxed);
+        ctx.text(reply_frame(
+            "connection:established",
+            None,
+            json!({
+                "connectionId": self.id.to_string(),
+                "protocolVersion": protocol::PROTOCOL_VERSION,
+                "heartbeatIntervalMs": self.app.cfg.heartbeat_ms,
+            }),
+        ));
+        ctx.run_later(self.app.cfg.join_timeout(), |act, ctx| {
+            if matches!(act.state, State::AwaitingJoin | State::Joining) {
+                act.close(ctx, close::PROTOCOL, "no join in time");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.app.metrics.sockets_open.fetch_sub(1, Relaxed);
+        self.leave_session();
+    }
+}
+
+impl Handler<Wake> for Socket {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
+        self.drain(ctx);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.outbox.touch();
+        let msg = match item {
+            Ok(m) => m,
+            Err(e) => {
+                log::debug!("socket {}: protocol error: {e}", self.id);
+                let code = match e {
+                    ws::ProtocolError::Overflow => 1009,
+                    _ => 1002,
+                };
+                self.close(ctx, code, "protocol error");
+                return;
+            }
+        };
+        match msg {
+            ws::Message::Text(t) => self.on_text(&t, ctx),
+            ws::Message::Binary(_) => self.offence(
+                ctx,
+                None,
+                ErrorCode::BadMessage,
+                "binary frames are not accepted",
+            ),
+            ws::Message::Ping(p) => ctx.pong(&p),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(_) => {
+                self.leave_session();
+                self.state = State::Closed;
+                ctx.close(None);
+                ctx.stop();
+            }
+            ws::Message::Continuation(item) => self.on_fragment(item, ctx),
+        }
+    }
+}
+
+impl Socket {
+    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let limit = self.app.cfg.max_frame_bytes;
+        let append = |this: &mut Self, bytes: &[u8]| {
+            if let Some(buf) = this.partial.as_mut() {
+                if buf.len() + bytes.len() > limit {
+                    this.partial_too_big = true;
+                    buf.clear();
+                } else if !this.partial_too_big {
+                    buf.extend_from_slice(bytes);
+                }
+            }
+        };
+        match item {
+            actix_http::ws::Item::FirstText(b) => {
+                self.partial = Some(Vec::new());
+                self.partial_too_big = false;
+                append(self, &b);
+            }
+            actix_http::ws::Item::FirstBinary(_) => {
+                self.partial = None;
+                self.offence(
+                    ctx,
+                    None,
+                    ErrorCode::BadMessage,
+                    "binary frames are not accepted",
+                );
+            }
+            actix_http::ws::Item::Continue(b) => append(self, &b),
+            actix_http::ws::Item::Last(b) => {
+                append(self, &b);
+                let Some(buf) = self.partial.take() else {
+                    return;
+                };
+                if self.partial_too_big {
+                    let msg = format!("frame over {limit} bytes");
+                    self.offence(ctx, None, ErrorCode::BadMessage, &msg);
+                } else {
+                    match String::from_utf8(buf) {
+                        Ok(text) => self.on_text(&text, ctx),
+                        Err(_) => self.offence(ctx, None, ErrorCode::BadMessage, "invalid UTF-8"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes a close frame and stops the actor.
+fn write_close(ctx: &mut ws::WebsocketContext<Socket>, code: u16, reason: &str) {
+    ctx.close(Some(ws::CloseReason {
+        code: ws::CloseCode::from(code),
+        description: (!reason.is_empty()).then(|| reason.to_string()),
+    }));
+    ctx.stop();
+}

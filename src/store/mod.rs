@@ -1,0 +1,74 @@
+//! The embedded SQLite store. Today it keeps the server's signing secret so
+//! tokens survive a restart; the session journal lives here too.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("database directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens (creating when needed) the database at `path`.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
+    Ok(conn)
+}
+
+/// The signing secret: the configured one, or one generated on first start
+/// and kept in the database.
+pub fn secret(conn: &Connection, configured: Option<&str>) -> Result<String, StoreError> {
+    if let Some(s) = configured.filter(|s| !s.is_empty()) {
+        return Ok(s.to_string());
+    }
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'secret'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(s) = existing {
+        return Ok(s);
+    }
+    let s = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('secret', ?1)",
+        params![s],
+    )?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generated_secret_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/q.db");
+        let a = secret(&open(&path).unwrap(), None).unwrap();
+        let b = secret(&open(&path).unwrap(), None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            secret(&open(&path).unwrap(), Some("given")).unwrap(),
+            "given"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! Test harness: a real server on 127.0.0.1:0, a real HTTP client and a real
+//! WebSocket client (awc), used the way a browser or a script would.
+#![allow(dead_code)]
+
+use awc::ws::{CloseCode, Frame, Message};
+use futures_util::{SinkExt, StreamExt};
+use quizcast::config::Config;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const WAIT: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub base: String,
+    pub ws_url: String,
+    pub server: Option<quizcast::Server>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            db: dir.path().join("q.db"),
+            workers: 1,
+            ..Config::default()
+        };
+        tweak(&mut cfg);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = quizcast::start(cfg, listener).unwrap();
+        let addr = server.addr;
+        TestServer {
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/ws"),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub async fn shutdown(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(40))
+            .finish();
+        let url = format!("{}{}", self.base, path);
+        let mut req = match method {
+            "GET" => client.get(url),
+            "POST" => client.post(url),
+            "PUT" => client.put(url),
+            "DELETE" => client.delete(url),
+            m => panic!("method {m}"),
+        };
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_json(&b).await.unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        let status = resp.status().as_u16();
+        let bytes = resp.body().limit(16 << 20).await.unwrap();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.request("GET", path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        self.request("POST", path, token, Some(body)).await
+    }
+
+    /// Creates a session; returns (code, mcToken).
+    pub async fn create_session(&self, body: Value) -> (String, String) {
+        let (s, v) = self.post("/api/sessions", None, body).await;
+        assert_eq!(s, 201, "{v}");
+        (
+            v["code"].as_str().unwrap().into(),
+            v["mcToken"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Joins a player over HTTP; returns (playerId, token).
+    pub async fn join_http(&self, code: &str, name: &str) -> (String, String) {
+        let (s, v) = self
+            .post(
+                &format!("/api/sessions/{code}/players"),
+                None,
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        (
+            v["playerId"].as_str().unwrap().into(),
+            v["token"].as_str().unwrap().into(),
+        )
+    }
+
+    pub async fn ws(&self) -> Ws {
+        Ws::connect(&self.ws_url).await
+    }
+
+    /// A socket joined with `data`; returns it and the `joined` data.
+    pub async fn ws_join(&self, data: Value) -> (Ws, Value) {
+        let mut ws = self.ws().await;
+        let joined = ws.join(data).await;
+        (ws, joined)
+    }
+}
+
+type Conn = actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>;
+
+pub struct Ws {
+    pub conn: Conn,
+    pub established: Value,
+    /// Set once a close frame has been seen.
+    pub closed: Option<u16>,
+}
+
+impl Ws {
+    pub async fn connect(url: &str) -> Self {
+        Self::connect_with(url, None).await.expect("ws connect")
+    }
+
+    pub async fn connect_with(url: &str, origin: Option<&str>) -> Result<Self, u16> {
+        let client = awc::Client::builder()
+            .max_http_version(awc::http::Version::HTTP_11)
+            .finish();
+        let mut req = client.ws(url).max_frame_size(32 << 20);
+        if let Some(o) = origin {
+            req = req.origin(o);
+        }
+        let (_, conn) = match req.connect().await {
+            Ok(x) => x,
+            Err(awc::error::WsClientError::InvalidResponseStatus(s)) => return Err(s.as_u16()),
+            Err(e) => panic!("ws connect: {e}"),
+        };
+        let mut ws = Ws {
+            conn,
+            established: Value::Null,
+            closed: None,
+        };
+        let first = ws.recv().await.expect("connection:established");
+        assert_eq!(first["type"], "connection:established");
+        ws.established = first["data"].clone();
+        Ok(ws)
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.conn
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send_text(&mut self, s: &str) {
+        self.conn
+            .send(Message::Text(s.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next text frame as JSON, within `WAIT`; None on close or timeout.
+    pub async fn recv(&mut self) -> Option<Value> {
+        self.recv_within(WAIT).await
+    }
+
+    pub async fn recv_within(&mut self, d: Duration) -> Option<Value> {
+        let deadline = actix_rt::time::Instant::now() + d;
+        loop {
+            let next = actix_rt::time::timeout(
+                deadline.saturating_duration_since(actix_rt::time::Instant::now()),
+                self.conn.next(),
+            )
+            .await
+            .ok()??;
+            match next {
+                Ok(Frame::Text(b)) => {
+                    return Some(serde_json::from_slice(&b).expect("server sent JSON"))
+                }
+                Ok(Frame::Ping(p)) => {
+                    let _ = self.conn.send(Message::Pong(p)).await;
+                }
+                Ok(Frame::Close(reason)) => {
+                    self.closed = Some(reason.map(|r| u16::from(r.code)).unwrap_or(1005));
+                    return None;
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next frame of `kind`, skipping others.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        loop {
+            match self.recv().await {
+                Some(v) if v["type"] == kind => return v,
+                Some(_) => continue,
+                None => panic!(
+                    "expected {kind}, connection closed ({:?}) or silent",
+                    self.closed
+                ),
+            }
+        }
+    }
+
+    /// Every frame received within `d`.
+    pub async fn drain_for(&mut self, d: Duration) -> Vec<Value> {
+        let deadline = actix_rt::time::Instant::now() + d;
+        let mut out = Vec::new();
+        while let Some(v) = self
+            .recv_within(deadline.saturating_duration_since(actix_rt::time::Instant::now()))
+            .await
+        {
+            out.push(v);
+        }
+        out
+    }
+
+    /// Reads until the close frame; returns its code.
+    pub async fn expect_close(&mut self) -> u16 {
+        while self.closed.is_none() {
+            if self.recv_within(Duration::from_secs(10)).await.is_none() && self.closed.is_none() {
+                panic!("no close frame");
+            }
+        }
+        self.closed.unwrap()
+    }
+
+    pub async fn join(&mut self, data: Value) -> Value {
+        self.send(json!({"type": "join", "id": "j1", "data": data}))
+            .await;
+        let v = self
+            .recv()
+            .await
+            .unwrap_or_else(|| panic!("no reply to join (closed {:?})", self.closed));
+        assert_eq!(v["type"], "joined", "{v}");
+        assert_eq!(v["id"], "j1");
+        v["data"].clone()
+    }
+
+    /// Sends a message with an id and returns the reply to it, skipping events.
+    pub async fn call(&mut self, kind: &str, id: &str, data: Value) -> Value {
+        self.send(json!({"type": kind, "id": id, "data": data}))
+            .await;
+        loop {
+            let v = self
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("no reply to {kind}"));
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self
+            .conn
+            .send(Message::Close(Some(CloseCode::Normal.into())))
+            .await;
+    }
+}
