@@ -186,6 +186,9 @@ pub enum GameEvent {
     },
     #[serde(rename = "chat:message")]
     ChatMessage { from: ChatFrom, text: String },
+    /// Extension: the MC changed a setting (e.g. turned chat off).
+    #[serde(rename = "session:settings-changed")]
+    SettingsChanged { settings: super::state::Settings },
     #[serde(rename = "session:ended")]
     SessionEnded {
         reason: EndReason,
@@ -216,6 +219,7 @@ impl GameEvent {
             | AllCleared {}
             | PresenceCount { .. }
             | ChatMessage { .. }
+            | SettingsChanged { .. }
             | SessionEnded { .. } => Audience::All,
         }
     }

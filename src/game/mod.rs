@@ -7,7 +7,11 @@
 pub mod error;
 pub mod events;
 pub mod leaderboard;
+pub mod marking;
 pub mod names;
+pub mod quiz;
+pub mod results;
+pub mod scoring;
 pub mod state;
 
 pub use error::GameError;
