@@ -6,7 +6,6 @@ cd "$(dirname "$0")"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast
-  cargo test --doc --quiet
 else
   cargo test --workspace --all-targets --no-fail-fast
 fi

@@ -11,6 +11,8 @@ use crate::protocol::ErrorCode;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// The offending field, for validation errors (e.g. a quiz's).
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -18,6 +20,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            field: None,
         }
     }
 
@@ -37,6 +40,16 @@ impl ApiError {
 impl From<GameError> for ApiError {
     fn from(e: GameError) -> Self {
         ApiError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<crate::game::quiz::QuizError> for ApiError {
+    fn from(e: crate::game::quiz::QuizError) -> Self {
+        ApiError {
+            code: ErrorCode::InvalidQuiz,
+            message: e.to_string(),
+            field: Some(e.field),
+        }
     }
 }
 

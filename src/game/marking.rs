@@ -105,7 +105,10 @@ mod tests {
         };
         a.marks.insert("q1".into(), 1.0);
         let p = progress("r", std::slice::from_ref(&a));
-        assert_eq!((p.marks_given, p.marks_expected, p.completed), (1, 2, false));
+        assert_eq!(
+            (p.marks_given, p.marks_expected, p.completed),
+            (1, 2, false)
+        );
         a.marks.insert("q2".into(), 0.5);
         assert!(a.complete());
         assert!(progress("r", &[a]).completed);

@@ -142,7 +142,11 @@ const MAX_TIME_LIMIT: u32 = 3600;
 pub fn parse(raw: Value) -> Result<Quiz, QuizError> {
     let quiz: Quiz = serde_path_to_error::deserialize(raw).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "quiz".to_string() } else { path };
+        let field = if path == "." {
+            "quiz".to_string()
+        } else {
+            path
+        };
         bad(field, e.into_inner().to_string())
     })?;
     validate(&quiz)?;
@@ -183,7 +187,10 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
         }
         text_ok(&format!("{rp}.name"), &r.name, true)?;
         if r.questions.is_empty() {
-            return Err(bad(format!("{rp}.questions"), "a round needs at least one question"));
+            return Err(bad(
+                format!("{rp}.questions"),
+                "a round needs at least one question",
+            ));
         }
         for (qi, q) in r.questions.iter().enumerate() {
             let qp = format!("{rp}.questions[{qi}]");
@@ -194,40 +201,69 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
             if let Some(e) = &q.explanation {
                 text_ok(&format!("{qp}.explanation"), e, false)?;
             }
-            if !(q.points.is_finite() && q.points > 0.0 && q.points <= 1000.0 && (q.points * 2.0).fract() == 0.0) {
-                return Err(bad(format!("{qp}.points"), "must be a positive multiple of 0.5, at most 1000"));
+            if !(q.points.is_finite()
+                && q.points > 0.0
+                && q.points <= 1000.0
+                && (q.points * 2.0).fract() == 0.0)
+            {
+                return Err(bad(
+                    format!("{qp}.points"),
+                    "must be a positive multiple of 0.5, at most 1000",
+                ));
             }
             if let Some(t) = q.time_limit_sec {
                 if t == 0 || t > MAX_TIME_LIMIT {
-                    return Err(bad(format!("{qp}.timeLimitSec"), format!("must be 1 to {MAX_TIME_LIMIT}")));
+                    return Err(bad(
+                        format!("{qp}.timeLimitSec"),
+                        format!("must be 1 to {MAX_TIME_LIMIT}"),
+                    ));
                 }
             }
-            if r.kind == RoundType::Picture && q.image_url.as_deref().is_none_or(|u| u.trim().is_empty()) {
-                return Err(bad(format!("{qp}.imageUrl"), "picture rounds need an image for each question"));
+            if r.kind == RoundType::Picture
+                && q.image_url.as_deref().is_none_or(|u| u.trim().is_empty())
+            {
+                return Err(bad(
+                    format!("{qp}.imageUrl"),
+                    "picture rounds need an image for each question",
+                ));
             }
             if let Some(u) = &q.image_url {
                 let l = u.to_ascii_lowercase();
                 if !(l.starts_with('/') || l.starts_with("https://") || l.starts_with("http://")) {
-                    return Err(bad(format!("{qp}.imageUrl"), "must be an absolute path or an http(s) URL"));
+                    return Err(bad(
+                        format!("{qp}.imageUrl"),
+                        "must be an absolute path or an http(s) URL",
+                    ));
                 }
             }
             match q.kind {
                 QuestionKind::Choice => {
                     let n = q.choices.as_ref().map_or(0, |c| c.len());
                     if !(2..=10).contains(&n) {
-                        return Err(bad(format!("{qp}.choices"), "choice questions need 2 to 10 choices"));
+                        return Err(bad(
+                            format!("{qp}.choices"),
+                            "choice questions need 2 to 10 choices",
+                        ));
                     }
                     for (ci, c) in q.choices.iter().flatten().enumerate() {
                         text_ok(&format!("{qp}.choices[{ci}]"), c, true)?;
                     }
                     match q.answer.as_u64() {
                         Some(i) if (i as usize) < n => {}
-                        _ => return Err(bad(format!("{qp}.answer"), format!("must be a choice index from 0 to {}", n - 1))),
+                        _ => {
+                            return Err(bad(
+                                format!("{qp}.answer"),
+                                format!("must be a choice index from 0 to {}", n - 1),
+                            ))
+                        }
                     }
                 }
                 QuestionKind::Number => {
                     if q.choices.is_some() {
-                        return Err(bad(format!("{qp}.choices"), "only choice questions have choices"));
+                        return Err(bad(
+                            format!("{qp}.choices"),
+                            "only choice questions have choices",
+                        ));
                     }
                     if !q.answer.as_f64().is_some_and(f64::is_finite) {
                         return Err(bad(format!("{qp}.answer"), "must be a number"));
@@ -238,12 +274,20 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
                 }
                 QuestionKind::Text => {
                     if q.choices.is_some() {
-                        return Err(bad(format!("{qp}.choices"), "only choice questions have choices"));
+                        return Err(bad(
+                            format!("{qp}.choices"),
+                            "only choice questions have choices",
+                        ));
                     }
                     match &q.answer {
                         Value::String(s) => text_ok(&format!("{qp}.answer"), s, true)?,
                         Value::Null if q.marking() != Marking::Auto => {}
-                        Value::Null => return Err(bad(format!("{qp}.answer"), "auto-marked text questions need an answer")),
+                        Value::Null => {
+                            return Err(bad(
+                                format!("{qp}.answer"),
+                                "auto-marked text questions need an answer",
+                            ))
+                        }
                         _ => return Err(bad(format!("{qp}.answer"), "must be a string")),
                     }
                     for (ai, a) in q.accept.iter().enumerate() {
@@ -298,7 +342,10 @@ mod tests {
         v["rounds"][1]["questions"][0]["id"] = json!("q1");
         assert_eq!(field_of(v), "rounds[1].questions[0].id");
         let mut v = sample();
-        v["rounds"][1]["questions"][0].as_object_mut().unwrap().remove("imageUrl");
+        v["rounds"][1]["questions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("imageUrl");
         assert_eq!(field_of(v), "rounds[1].questions[0].imageUrl");
         let mut v = sample();
         v["rounds"][0]["questions"][2]["answer"] = json!("nineteen");
@@ -320,7 +367,10 @@ mod tests {
     #[test]
     fn text_without_an_answer_is_marked_by_people() {
         let mut v = sample();
-        v["rounds"][0]["questions"][0].as_object_mut().unwrap().remove("answer");
+        v["rounds"][0]["questions"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("answer");
         let q = parse(v.clone()).unwrap();
         assert_eq!(q.rounds[0].questions[0].marking(), Marking::Mc);
         v["rounds"][0]["questions"][0]["marking"] = json!("auto");

@@ -1,7 +1,7 @@
 //! Results: every player, question, answer, mark and total, as JSON or CSV.
 
-use super::state::GameState;
 use super::scoring;
+use super::state::GameState;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -73,7 +73,9 @@ fn num(x: f64) -> String {
 
 /// The rows as CSV with a header line.
 pub fn csv(rows: &[Row]) -> String {
-    let mut out = String::from("rank,player_id,name,round_id,question_id,answer,correct,marked_by,score,total\n");
+    let mut out = String::from(
+        "rank,player_id,name,round_id,question_id,answer,correct,marked_by,score,total\n",
+    );
     for r in rows {
         let answer = match &r.answer {
             Value::Null => String::new(),

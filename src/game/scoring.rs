@@ -35,13 +35,22 @@ pub fn normalize_answer(q: &Question, answer: &Value) -> Result<Value, String> {
         QuestionKind::Number => {
             let x = answer
                 .as_f64()
-                .or_else(|| answer.as_str().and_then(|s| s.trim().replace(',', ".").parse().ok()))
+                .or_else(|| {
+                    answer
+                        .as_str()
+                        .and_then(|s| s.trim().replace(',', ".").parse().ok())
+                })
                 .filter(|x: &f64| x.is_finite())
                 .ok_or("a number answer must be a number")?;
-            Ok(serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null))
+            Ok(serde_json::Number::from_f64(x)
+                .map(Value::Number)
+                .unwrap_or(Value::Null))
         }
         QuestionKind::Text => {
-            let s = answer.as_str().ok_or("a text answer must be a string")?.trim();
+            let s = answer
+                .as_str()
+                .ok_or("a text answer must be a string")?
+                .trim();
             if s.is_empty() {
                 return Err("the answer is empty".into());
             }
@@ -60,7 +69,9 @@ pub fn normalize_answer(q: &Question, answer: &Value) -> Result<Value, String> {
 /// question cannot be auto-marked.
 pub fn is_correct(q: &Question, answer: &Value) -> Option<bool> {
     match q.kind {
-        QuestionKind::Choice => Some(answer.as_u64().is_some() && answer.as_u64() == q.answer.as_u64()),
+        QuestionKind::Choice => {
+            Some(answer.as_u64().is_some() && answer.as_u64() == q.answer.as_u64())
+        }
         QuestionKind::Number => {
             let want = q.answer.as_f64()?;
             let got = answer.as_f64()?;
@@ -69,7 +80,11 @@ pub fn is_correct(q: &Question, answer: &Value) -> Option<bool> {
         QuestionKind::Text => {
             let want = q.answer.as_str()?;
             let got = fold_text(answer.as_str()?);
-            Some(std::iter::once(want).chain(q.accept.iter().map(String::as_str)).any(|a| fold_text(a) == got))
+            Some(
+                std::iter::once(want)
+                    .chain(q.accept.iter().map(String::as_str))
+                    .any(|a| fold_text(a) == got),
+            )
         }
     }
 }
@@ -80,7 +95,9 @@ pub fn correct_points(points: f64, speed_bonus: bool, taken_ms: u64, limit_ms: O
     match (speed_bonus, limit_ms) {
         (true, Some(limit)) if limit > 0 => {
             let frac = (taken_ms as f64 / limit as f64).clamp(0.0, 1.0);
-            (points * (1.0 - frac / 2.0)).round().clamp(points / 2.0, points)
+            (points * (1.0 - frac / 2.0))
+                .round()
+                .clamp(points / 2.0, points)
         }
         _ => points,
     }
@@ -97,8 +114,16 @@ mod tests {
 
     #[test]
     fn text_ignores_case_spaces_and_accents() {
-        let q = q(json!({"id":"q","kind":"text","prompt":"?","answer":"Eiffel Tower","accept":["La Tour Eiffel"]}));
-        for a in ["eiffel tower", "  EIFFEL   TOWER ", "Eiffeltower", "Éiffel Tówer", "la tour eiffel"] {
+        let q = q(
+            json!({"id":"q","kind":"text","prompt":"?","answer":"Eiffel Tower","accept":["La Tour Eiffel"]}),
+        );
+        for a in [
+            "eiffel tower",
+            "  EIFFEL   TOWER ",
+            "Eiffeltower",
+            "Éiffel Tówer",
+            "la tour eiffel",
+        ] {
             assert_eq!(is_correct(&q, &json!(a)), Some(true), "{a}");
         }
         assert_eq!(is_correct(&q, &json!("Big Ben")), Some(false));
@@ -110,13 +135,17 @@ mod tests {
         assert_eq!(is_correct(&q, &json!(104.9)), Some(true));
         assert_eq!(is_correct(&q, &json!(95)), Some(true));
         assert_eq!(is_correct(&q, &json!(106)), Some(false));
-        assert_eq!(normalize_answer(&q, &json!(" 1969 ")).unwrap(), json!(1969.0));
+        assert_eq!(
+            normalize_answer(&q, &json!(" 1969 ")).unwrap(),
+            json!(1969.0)
+        );
         assert!(normalize_answer(&q, &json!("soon")).is_err());
     }
 
     #[test]
     fn choices_are_indices() {
-        let q = q(json!({"id":"q","kind":"choice","prompt":"?","choices":["a","b","c"],"answer":1}));
+        let q =
+            q(json!({"id":"q","kind":"choice","prompt":"?","choices":["a","b","c"],"answer":1}));
         assert_eq!(is_correct(&q, &json!(1)), Some(true));
         assert_eq!(is_correct(&q, &json!(2)), Some(false));
         assert!(normalize_answer(&q, &json!(3)).is_err());
@@ -129,7 +158,10 @@ mod tests {
         assert!(normalize_answer(&q, &json!("   ")).is_err());
         assert!(normalize_answer(&q, &json!(5)).is_err());
         assert!(normalize_answer(&q, &json!("x".repeat(501))).is_err());
-        assert_eq!(normalize_answer(&q, &json!(" Paris ")).unwrap(), json!("Paris"));
+        assert_eq!(
+            normalize_answer(&q, &json!(" Paris ")).unwrap(),
+            json!("Paris")
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The game state, its phases, and the one transition function.
 
-use super::events::{ChatFrom, CloseReason, EndReason, GameEvent, MarkingItem, PlayerRef, QuestionView};
+use super::events::{
+    ChatFrom, CloseReason, EndReason, GameEvent, MarkingItem, PlayerRef, QuestionView,
+};
 use super::leaderboard::{Entry, Standings, TOP_N};
 use super::marking::{self, Assignment};
 use super::quiz::{self, Marking, Question, Quiz};
@@ -17,6 +19,16 @@ pub enum Role {
     Mc,
     Player,
     Display,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Mc => "mc",
+            Role::Player => "player",
+            Role::Display => "display",
+        }
+    }
 }
 
 /// Where the quiz is.
@@ -127,12 +139,23 @@ pub struct MarkingRound {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// A new player joins (id chosen by the caller so tokens can be minted for it).
-    AddPlayer { player_id: PlayerId, name: String },
-    Leave { player_id: PlayerId },
-    RemovePlayer { player_id: PlayerId },
+    AddPlayer {
+        player_id: PlayerId,
+        name: String,
+    },
+    Leave {
+        player_id: PlayerId,
+    },
+    RemovePlayer {
+        player_id: PlayerId,
+    },
     ResetPlayers,
-    LoadQuiz { quiz: Quiz },
-    StartRound { round_id: String },
+    LoadQuiz {
+        quiz: Quiz,
+    },
+    StartRound {
+        round_id: String,
+    },
     /// Opens a chosen question, or the next one.
     OpenQuestion {
         question_id: Option<String>,
@@ -140,9 +163,15 @@ pub enum Command {
         now_ms: u64,
     },
     /// Closes the open question; a timer passes the opening it was set for.
-    CloseQuestion { reason: CloseReason, opening: Option<u64> },
+    CloseQuestion {
+        reason: CloseReason,
+        opening: Option<u64>,
+    },
     Reveal,
-    StartMarking { round_id: Option<String>, seed: u64 },
+    StartMarking {
+        round_id: Option<String>,
+        seed: u64,
+    },
     EndMarking,
     SubmitAnswer {
         player_id: PlayerId,
@@ -161,9 +190,16 @@ pub enum Command {
         question_id: String,
         score: f64,
     },
-    Chat { from: ChatFrom, text: String },
-    SetChat { enabled: bool },
-    End { reason: EndReason },
+    Chat {
+        from: ChatFrom,
+        text: String,
+    },
+    SetChat {
+        enabled: bool,
+    },
+    End {
+        reason: EndReason,
+    },
 }
 
 impl Command {
@@ -184,7 +220,9 @@ impl Command {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done,
-    PlayerAdded { player_id: PlayerId },
+    PlayerAdded {
+        player_id: PlayerId,
+    },
     /// Players whose connections must be closed (removed or cleared).
     PlayersGone(Vec<PlayerId>),
     /// A question opened; the actor sets a timer for the deadline.
@@ -193,7 +231,10 @@ pub enum Outcome {
         deadline: Option<u64>,
         opening: u64,
     },
-    Answer { question_id: String, revision: u32 },
+    Answer {
+        question_id: String,
+        revision: u32,
+    },
 }
 
 /// Which view of the state a snapshot is for.
@@ -281,12 +322,16 @@ impl GameState {
 
     fn find(&self, qid: &str) -> Option<(usize, usize)> {
         self.quiz.rounds.iter().enumerate().find_map(|(ri, r)| {
-            r.questions.iter().position(|q| q.id == qid).map(|qi| (ri, qi))
+            r.questions
+                .iter()
+                .position(|q| q.id == qid)
+                .map(|qi| (ri, qi))
         })
     }
 
     fn question(&self, qid: &str) -> Option<&Question> {
-        self.find(qid).map(|(r, i)| &self.quiz.rounds[r].questions[i])
+        self.find(qid)
+            .map(|(r, i)| &self.quiz.rounds[r].questions[i])
     }
 
     fn current_question(&self) -> Option<&Question> {
@@ -335,9 +380,13 @@ impl GameState {
                 time_limit_sec,
                 now_ms,
             } => self.open_question(question_id, time_limit_sec, now_ms),
-            Command::CloseQuestion { reason, opening } => self.close_question(reason, opening).and_then(done),
+            Command::CloseQuestion { reason, opening } => {
+                self.close_question(reason, opening).and_then(done)
+            }
             Command::Reveal => self.reveal().and_then(done),
-            Command::StartMarking { round_id, seed } => self.start_marking(round_id, seed).and_then(done),
+            Command::StartMarking { round_id, seed } => {
+                self.start_marking(round_id, seed).and_then(done)
+            }
             Command::EndMarking => self.end_marking().and_then(done),
             Command::SubmitAnswer {
                 player_id,
@@ -350,12 +399,16 @@ impl GameState {
                 assignment_id,
                 question_id,
                 score,
-            } => self.submit_mark(&player_id, &assignment_id, &question_id, score).and_then(done),
+            } => self
+                .submit_mark(&player_id, &assignment_id, &question_id, score)
+                .and_then(done),
             Command::OverrideScore {
                 player_id,
                 question_id,
                 score,
-            } => self.override_score(player_id, question_id, score).and_then(done),
+            } => self
+                .override_score(player_id, question_id, score)
+                .and_then(done),
             Command::Chat { from, text } => self.chat(from, text).and_then(done),
             Command::SetChat { enabled } => {
                 self.settings.chat = enabled;
@@ -369,12 +422,19 @@ impl GameState {
                     self.marked.push(m);
                 }
                 let leaderboard = self.top();
-                done(vec![GameEvent::SessionEnded { reason, leaderboard }])
+                done(vec![GameEvent::SessionEnded {
+                    reason,
+                    leaderboard,
+                }])
             }
         }
     }
 
-    fn add_player(&mut self, player_id: PlayerId, name: String) -> Result<(Outcome, Events), GameError> {
+    fn add_player(
+        &mut self,
+        player_id: PlayerId,
+        name: String,
+    ) -> Result<(Outcome, Events), GameError> {
         let name = names::validate(&name)?;
         if self.players.len() >= self.settings.max_players {
             return Err(GameError::SessionFull(self.settings.max_players));
@@ -508,14 +568,18 @@ impl GameState {
             return Err(wrong(self.phase));
         }
         let (r, i) = match &question_id {
-            Some(id) => self.find(id).ok_or_else(|| GameError::QuestionNotFound(id.clone()))?,
+            Some(id) => self
+                .find(id)
+                .ok_or_else(|| GameError::QuestionNotFound(id.clone()))?,
             None => self
                 .next_position()
                 .ok_or_else(|| GameError::QuestionNotFound("no questions left".into()))?,
         };
         if let Some(t) = time_limit_sec {
             if t > 3600 {
-                return Err(GameError::BadRequest("timeLimitSec must be at most 3600".into()));
+                return Err(GameError::BadRequest(
+                    "timeLimitSec must be at most 3600".into(),
+                ));
             }
         }
         let mut events = Vec::new();
@@ -569,7 +633,11 @@ impl GameState {
         }
     }
 
-    fn close_question(&mut self, reason: CloseReason, opening: Option<u64>) -> Result<Events, GameError> {
+    fn close_question(
+        &mut self,
+        reason: CloseReason,
+        opening: Option<u64>,
+    ) -> Result<Events, GameError> {
         let c = self.current.as_mut().ok_or(wrong(self.phase))?;
         if self.phase != Phase::Question || opening.is_some_and(|o| o != c.opening) {
             return Err(wrong(self.phase));
@@ -577,7 +645,10 @@ impl GameState {
         c.closed = true;
         self.phase = Phase::Closed;
         let question_id = self.quiz.rounds[c.round].questions[c.index].id.clone();
-        Ok(vec![GameEvent::QuestionClosed { question_id, reason }])
+        Ok(vec![GameEvent::QuestionClosed {
+            question_id,
+            reason,
+        }])
     }
 
     fn reveal(&mut self) -> Result<Events, GameError> {
@@ -614,7 +685,12 @@ impl GameState {
             let mut scored = Vec::new();
             for (pid, a) in answers.into_iter().flatten() {
                 let score = match scoring::is_correct(&q, &a.value) {
-                    Some(true) => scoring::correct_points(q.points, speed, a.at_ms.saturating_sub(opened), limit),
+                    Some(true) => scoring::correct_points(
+                        q.points,
+                        speed,
+                        a.at_ms.saturating_sub(opened),
+                        limit,
+                    ),
                     _ => 0.0,
                 };
                 scored.push((pid.clone(), score));
@@ -622,8 +698,20 @@ impl GameState {
             for (pid, score) in scored {
                 let awards = self.awards.entry(pid).or_default();
                 // An MC override stands over automatic marking.
-                if !matches!(awards.get(&q.id), Some(Award { by: MarkedBy::Mc, .. })) {
-                    awards.insert(q.id.clone(), Award { score, by: MarkedBy::Auto });
+                if !matches!(
+                    awards.get(&q.id),
+                    Some(Award {
+                        by: MarkedBy::Mc,
+                        ..
+                    })
+                ) {
+                    awards.insert(
+                        q.id.clone(),
+                        Award {
+                            score,
+                            by: MarkedBy::Auto,
+                        },
+                    );
                 }
             }
             events.extend(self.rescore());
@@ -642,14 +730,21 @@ impl GameState {
                 .iter()
                 .position(|r| &r.id == id)
                 .ok_or_else(|| GameError::QuestionNotFound(format!("round {id}")))?,
-            None => self
-                .round
-                .ok_or_else(|| GameError::BadRequest("no round is current; name one with roundId".into()))?,
+            None => self.round.ok_or_else(|| {
+                GameError::BadRequest("no round is current; name one with roundId".into())
+            })?,
         };
         let round = &self.quiz.rounds[r];
-        let peer: Vec<&Question> = round.questions.iter().filter(|q| q.marking() == Marking::Peer).collect();
+        let peer: Vec<&Question> = round
+            .questions
+            .iter()
+            .filter(|q| q.marking() == Marking::Peer)
+            .collect();
         if peer.is_empty() {
-            return Err(GameError::BadRequest(format!("round {} has no peer-marked questions", round.id)));
+            return Err(GameError::BadRequest(format!(
+                "round {} has no peer-marked questions",
+                round.id
+            )));
         }
         let answered = |pid: &PlayerId| -> Vec<String> {
             peer.iter()
@@ -657,10 +752,17 @@ impl GameState {
                 .map(|q| q.id.clone())
                 .collect()
         };
-        let markees: Vec<PlayerId> = self.order.iter().filter(|p| !answered(p).is_empty()).cloned().collect();
+        let markees: Vec<PlayerId> = self
+            .order
+            .iter()
+            .filter(|p| !answered(p).is_empty())
+            .cloned()
+            .collect();
         let pairs = marking::derange(&markees, seed);
         let round_id = round.id.clone();
-        let mut events = vec![GameEvent::MarkingStarted { round_id: round_id.clone() }];
+        let mut events = vec![GameEvent::MarkingStarted {
+            round_id: round_id.clone(),
+        }];
         let mut assignments = Vec::new();
         for (n, (marker, markee)) in pairs.into_iter().enumerate() {
             let a = Assignment {
@@ -681,7 +783,9 @@ impl GameState {
         }
         let completed = assignments.is_empty();
         if completed {
-            events.push(GameEvent::MarkingCompleted { round_id: round_id.clone() });
+            events.push(GameEvent::MarkingCompleted {
+                round_id: round_id.clone(),
+            });
         }
         self.marking = Some(MarkingRound {
             round_id,
@@ -710,7 +814,13 @@ impl GameState {
             .collect()
     }
 
-    fn submit_mark(&mut self, player: &str, assignment_id: &str, qid: &str, score: f64) -> Result<Events, GameError> {
+    fn submit_mark(
+        &mut self,
+        player: &str,
+        assignment_id: &str,
+        qid: &str,
+        score: f64,
+    ) -> Result<Events, GameError> {
         if self.phase != Phase::Marking {
             return Err(wrong(self.phase));
         }
@@ -726,7 +836,9 @@ impl GameState {
         }
         let points = points.ok_or_else(|| GameError::QuestionNotFound(qid.to_string()))?;
         if !quiz::valid_score(score, points) {
-            return Err(GameError::InvalidScore(format!("must be 0 to {points} in halves")));
+            return Err(GameError::InvalidScore(format!(
+                "must be 0 to {points} in halves"
+            )));
         }
         if a.marks.get(qid) == Some(&score) {
             return Ok(vec![]);
@@ -759,7 +871,13 @@ impl GameState {
             }
             let awards = self.awards.entry(a.markee_id.clone()).or_default();
             for (qid, score) in &a.marks {
-                if !matches!(awards.get(qid), Some(Award { by: MarkedBy::Mc, .. })) {
+                if !matches!(
+                    awards.get(qid),
+                    Some(Award {
+                        by: MarkedBy::Mc,
+                        ..
+                    })
+                ) {
                     awards.insert(
                         qid.clone(),
                         Award {
@@ -774,20 +892,40 @@ impl GameState {
             round_id: m.round_id.clone(),
         }];
         self.marked.push(m);
-        self.phase = if self.current.is_some() { Phase::Closed } else { Phase::Lobby };
+        self.phase = if self.current.is_some() {
+            Phase::Closed
+        } else {
+            Phase::Lobby
+        };
         events.extend(self.rescore());
         Ok(events)
     }
 
-    fn override_score(&mut self, player: PlayerId, qid: String, score: f64) -> Result<Events, GameError> {
+    fn override_score(
+        &mut self,
+        player: PlayerId,
+        qid: String,
+        score: f64,
+    ) -> Result<Events, GameError> {
         if !self.players.contains_key(&player) {
             return Err(GameError::PlayerNotFound);
         }
-        let q = self.question(&qid).ok_or_else(|| GameError::QuestionNotFound(qid.clone()))?;
+        let q = self
+            .question(&qid)
+            .ok_or_else(|| GameError::QuestionNotFound(qid.clone()))?;
         if !quiz::valid_score(score, q.points) {
-            return Err(GameError::InvalidScore(format!("must be 0 to {} in halves", q.points)));
+            return Err(GameError::InvalidScore(format!(
+                "must be 0 to {} in halves",
+                q.points
+            )));
         }
-        self.awards.entry(player).or_default().insert(qid, Award { score, by: MarkedBy::Mc });
+        self.awards.entry(player).or_default().insert(
+            qid,
+            Award {
+                score,
+                by: MarkedBy::Mc,
+            },
+        );
         Ok(self.rescore())
     }
 
@@ -801,7 +939,9 @@ impl GameState {
         if !self.players.contains_key(&player) {
             return Err(GameError::PlayerNotFound);
         }
-        let q = self.question(&qid).ok_or_else(|| GameError::QuestionNotFound(qid.clone()))?;
+        let q = self
+            .question(&qid)
+            .ok_or_else(|| GameError::QuestionNotFound(qid.clone()))?;
         let open = self.phase == Phase::Question
             && self.current_question().is_some_and(|c| c.id == qid)
             && self
@@ -814,7 +954,15 @@ impl GameState {
         let value = scoring::normalize_answer(q, &answer).map_err(GameError::BadRequest)?;
         let answers = self.answers.entry(qid.clone()).or_default();
         let revision = match answers.get_mut(&player) {
-            Some(a) if a.value == value => return Ok((Outcome::Answer { question_id: qid, revision: a.revision }, vec![])),
+            Some(a) if a.value == value => {
+                return Ok((
+                    Outcome::Answer {
+                        question_id: qid,
+                        revision: a.revision,
+                    },
+                    vec![],
+                ))
+            }
             Some(a) => {
                 a.value = value;
                 a.revision += 1;
@@ -822,7 +970,14 @@ impl GameState {
                 a.revision
             }
             None => {
-                answers.insert(player.clone(), AnswerRecord { value, revision: 1, at_ms: now_ms });
+                answers.insert(
+                    player.clone(),
+                    AnswerRecord {
+                        value,
+                        revision: 1,
+                        at_ms: now_ms,
+                    },
+                );
                 1
             }
         };
@@ -832,7 +987,13 @@ impl GameState {
             answered_count: answers.len(),
             total_players: self.players.len(),
         };
-        Ok((Outcome::Answer { question_id: qid, revision }, vec![ev]))
+        Ok((
+            Outcome::Answer {
+                question_id: qid,
+                revision,
+            },
+            vec![ev],
+        ))
     }
 
     fn chat(&mut self, from: ChatFrom, text: String) -> Result<Events, GameError> {
@@ -842,10 +1003,14 @@ impl GameState {
         let text = text.trim().to_string();
         let n = text.chars().count();
         if n == 0 || n > MAX_CHAT_CHARS {
-            return Err(GameError::BadRequest(format!("chat text must be 1 to {MAX_CHAT_CHARS} characters")));
+            return Err(GameError::BadRequest(format!(
+                "chat text must be 1 to {MAX_CHAT_CHARS} characters"
+            )));
         }
         if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(GameError::BadRequest("chat text must not contain control characters".into()));
+            return Err(GameError::BadRequest(
+                "chat text must not contain control characters".into(),
+            ));
         }
         Ok(vec![GameEvent::ChatMessage { from, text }])
     }
@@ -853,7 +1018,10 @@ impl GameState {
     /// Recomputes totals and tells each player whose score or rank moved.
     fn rescore(&mut self) -> Events {
         for p in self.players.values_mut() {
-            p.score = self.awards.get(&p.id).map_or(0.0, |m| m.values().map(|a| a.score).sum());
+            p.score = self
+                .awards
+                .get(&p.id)
+                .map_or(0.0, |m| m.values().map(|a| a.score).sum());
         }
         self.standings.invalidate();
         let entries = self.leaderboard();
@@ -918,13 +1086,18 @@ impl GameState {
 
     /// Marking progress of the current marking round.
     pub fn marking_progress(&self) -> Option<marking::Progress> {
-        self.marking.as_ref().map(|m| marking::progress(&m.round_id, &m.assignments))
+        self.marking
+            .as_ref()
+            .map(|m| marking::progress(&m.round_id, &m.assignments))
     }
 
     fn question_snapshot(&self) -> Value {
-        let Some(c) = &self.current else { return Value::Null };
+        let Some(c) = &self.current else {
+            return Value::Null;
+        };
         let q = &self.quiz.rounds[c.round].questions[c.index];
-        let mut v = serde_json::to_value(self.question_view(c.round, c.index, c.deadline)).unwrap_or(Value::Null);
+        let mut v = serde_json::to_value(self.question_view(c.round, c.index, c.deadline))
+            .unwrap_or(Value::Null);
         v["closed"] = json!(c.closed);
         v["revealed"] = json!(c.revealed);
         if c.revealed {
@@ -938,7 +1111,12 @@ impl GameState {
 
     /// The state as `view` may see it (contract section 6). `online` tells
     /// whether a player has a live connection; `online_count` is the total.
-    pub fn snapshot(&mut self, view: &View, online_count: usize, online: &dyn Fn(&str) -> bool) -> Value {
+    pub fn snapshot(
+        &mut self,
+        view: &View,
+        online_count: usize,
+        online: &dyn Fn(&str) -> bool,
+    ) -> Value {
         let leaderboard = self.top();
         let round = self.round.map(|r| {
             let round = &self.quiz.rounds[r];
@@ -970,7 +1148,10 @@ impl GameState {
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
                         "answers": answers,
                     });
-                    let mine = self.marking.as_ref().and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
+                    let mine = self
+                        .marking
+                        .as_ref()
+                        .and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
                     if let Some(a) = mine {
                         snap["me"]["assignment"] = json!({
                             "assignmentId": a.assignment_id, "roundId": a.round_id,
@@ -989,7 +1170,11 @@ impl GameState {
                     let answers: serde_json::Map<String, Value> = self
                         .answers
                         .get(&q.id)
-                        .map(|m| m.iter().map(|(p, a)| (p.clone(), a.value.clone())).collect())
+                        .map(|m| {
+                            m.iter()
+                                .map(|(p, a)| (p.clone(), a.value.clone()))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     snap["answers"] = Value::Object(answers);
                     snap["question"]["correctAnswer"] = q.answer.clone();

@@ -46,7 +46,13 @@ fn open(g: &mut GameState, qid: Option<&str>) -> Vec<GameEvent> {
     .1
 }
 
-fn answer(g: &mut GameState, p: &str, q: &str, a: Value, at: u64) -> Result<(Outcome, Vec<GameEvent>), GameError> {
+fn answer(
+    g: &mut GameState,
+    p: &str,
+    q: &str,
+    a: Value,
+    at: u64,
+) -> Result<(Outcome, Vec<GameEvent>), GameError> {
     g.apply(Command::SubmitAnswer {
         player_id: p.into(),
         question_id: q.into(),
@@ -71,7 +77,12 @@ fn score(g: &GameState, p: &str) -> f64 {
 fn joining_emits_one_staff_event_with_the_count() {
     let mut g = game_with(&[]);
     let (out, ev) = add(&mut g, "p1", "Ada").unwrap();
-    assert_eq!(out, Outcome::PlayerAdded { player_id: "p1".into() });
+    assert_eq!(
+        out,
+        Outcome::PlayerAdded {
+            player_id: "p1".into()
+        }
+    );
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].audience(), Audience::Staff);
     assert!(matches!(&ev[0], GameEvent::PlayerJoined(r) if r.total_players == 1));
@@ -79,23 +90,43 @@ fn joining_emits_one_staff_event_with_the_count() {
 
 #[test]
 fn names_are_unique_ignoring_case_and_sessions_fill_up() {
-    let mut g = GameState::new("ABCDE", "T", Settings { max_players: 2, ..Settings::default() });
+    let mut g = GameState::new(
+        "ABCDE",
+        "T",
+        Settings {
+            max_players: 2,
+            ..Settings::default()
+        },
+    );
     add(&mut g, "p1", "Ada").unwrap();
-    assert_eq!(add(&mut g, "p2", " ADA ").unwrap_err(), GameError::NameTaken);
+    assert_eq!(
+        add(&mut g, "p2", " ADA ").unwrap_err(),
+        GameError::NameTaken
+    );
     assert!(matches!(add(&mut g, "p3", ""), Err(GameError::BadName(_))));
     add(&mut g, "p2", "Bob").unwrap();
-    assert_eq!(add(&mut g, "p3", "Cy").unwrap_err(), GameError::SessionFull(2));
+    assert_eq!(
+        add(&mut g, "p3", "Cy").unwrap_err(),
+        GameError::SessionFull(2)
+    );
 }
 
 #[test]
 fn removing_and_resetting_players() {
     let mut g = game_with(&["a", "b"]);
-    let (out, ev) = g.apply(Command::RemovePlayer { player_id: "a".into() }).unwrap();
+    let (out, ev) = g
+        .apply(Command::RemovePlayer {
+            player_id: "a".into(),
+        })
+        .unwrap();
     assert_eq!(out, Outcome::PlayersGone(vec!["a".into()]));
     assert!(matches!(&ev[0], GameEvent::PlayerRemoved(r) if r.total_players == 1));
     add(&mut g, "a2", "a").unwrap();
     assert_eq!(
-        g.apply(Command::RemovePlayer { player_id: "nope".into() }).unwrap_err(),
+        g.apply(Command::RemovePlayer {
+            player_id: "nope".into()
+        })
+        .unwrap_err(),
         GameError::PlayerNotFound
     );
     let (out, ev) = g.apply(Command::ResetPlayers).unwrap();
@@ -109,9 +140,21 @@ fn permissions_follow_roles() {
     assert!(!Command::ResetPlayers.allowed_for(Role::Player));
     assert!(!Command::Reveal.allowed_for(Role::Display));
     assert!(Command::Reveal.allowed_for(Role::Mc));
-    let ans = Command::SubmitAnswer { player_id: "p".into(), question_id: "q".into(), answer: json!(1), now_ms: 0 };
+    let ans = Command::SubmitAnswer {
+        player_id: "p".into(),
+        question_id: "q".into(),
+        answer: json!(1),
+        now_ms: 0,
+    };
     assert!(ans.allowed_for(Role::Player) && !ans.allowed_for(Role::Mc));
-    let chat = Command::Chat { from: ChatFrom { player_id: None, name: "MC".into(), role: Role::Mc }, text: "hi".into() };
+    let chat = Command::Chat {
+        from: ChatFrom {
+            player_id: None,
+            name: "MC".into(),
+            role: Role::Mc,
+        },
+        text: "hi".into(),
+    };
     assert!(chat.allowed_for(Role::Mc) && !chat.allowed_for(Role::Display));
 }
 
@@ -119,7 +162,9 @@ fn permissions_follow_roles() {
 fn next_question_walks_the_quiz_and_announces_rounds() {
     let mut g = game_with(&["a"]);
     let ev = open(&mut g, None);
-    assert!(matches!(&ev[0], GameEvent::RoundChanged { round_id, question_count: 3, .. } if round_id == "r1"));
+    assert!(
+        matches!(&ev[0], GameEvent::RoundChanged { round_id, question_count: 3, .. } if round_id == "r1")
+    );
     match &ev[1] {
         GameEvent::QuestionOpened(v) => {
             assert_eq!(v.question_id, "q1");
@@ -129,22 +174,36 @@ fn next_question_walks_the_quiz_and_announces_rounds() {
     }
     assert_eq!(g.phase, Phase::Question);
     // Cannot open another while one is open.
-    let again = g.apply(Command::OpenQuestion { question_id: None, time_limit_sec: None, now_ms: T0 });
+    let again = g.apply(Command::OpenQuestion {
+        question_id: None,
+        time_limit_sec: None,
+        now_ms: T0,
+    });
     assert_eq!(again.unwrap_err(), GameError::WrongPhase("question"));
     close(&mut g);
     let ev = open(&mut g, None);
     assert_eq!(ev.len(), 1, "same round: no round change");
-    assert!(matches!(&ev[0], GameEvent::QuestionOpened(v) if v.question_id == "q2" && v.deadline.is_none() && v.choices.as_ref().unwrap().len() == 3));
+    assert!(
+        matches!(&ev[0], GameEvent::QuestionOpened(v) if v.question_id == "q2" && v.deadline.is_none() && v.choices.as_ref().unwrap().len() == 3)
+    );
     close(&mut g);
     open(&mut g, None);
     close(&mut g);
     let ev = open(&mut g, None);
-    assert!(matches!(&ev[0], GameEvent::RoundChanged { round_id, round_type, .. } if round_id == "r2" && round_type == "picture"));
-    assert!(matches!(&ev[1], GameEvent::QuestionOpened(v) if v.image_url.as_deref() == Some("/m/e.jpg")));
+    assert!(
+        matches!(&ev[0], GameEvent::RoundChanged { round_id, round_type, .. } if round_id == "r2" && round_type == "picture")
+    );
+    assert!(
+        matches!(&ev[1], GameEvent::QuestionOpened(v) if v.image_url.as_deref() == Some("/m/e.jpg"))
+    );
     close(&mut g);
     open(&mut g, None);
     close(&mut g);
-    let end = g.apply(Command::OpenQuestion { question_id: None, time_limit_sec: None, now_ms: T0 });
+    let end = g.apply(Command::OpenQuestion {
+        question_id: None,
+        time_limit_sec: None,
+        now_ms: T0,
+    });
     assert!(matches!(end, Err(GameError::QuestionNotFound(_))));
 }
 
@@ -152,20 +211,42 @@ fn next_question_walks_the_quiz_and_announces_rounds() {
 fn a_chosen_question_and_time_limit_override() {
     let mut g = game_with(&[]);
     let (out, _) = g
-        .apply(Command::OpenQuestion { question_id: Some("q3".into()), time_limit_sec: Some(10), now_ms: T0 })
+        .apply(Command::OpenQuestion {
+            question_id: Some("q3".into()),
+            time_limit_sec: Some(10),
+            now_ms: T0,
+        })
         .unwrap();
     assert!(matches!(out, Outcome::QuestionOpened { deadline: Some(d), .. } if d == T0 + 10_000));
     close(&mut g);
     let (out, _) = g
-        .apply(Command::OpenQuestion { question_id: Some("q1".into()), time_limit_sec: Some(0), now_ms: T0 })
+        .apply(Command::OpenQuestion {
+            question_id: Some("q1".into()),
+            time_limit_sec: Some(0),
+            now_ms: T0,
+        })
         .unwrap();
-    assert!(matches!(out, Outcome::QuestionOpened { deadline: None, .. }), "0 means no timer");
+    assert!(
+        matches!(out, Outcome::QuestionOpened { deadline: None, .. }),
+        "0 means no timer"
+    );
     close(&mut g);
-    let bad = g.apply(Command::OpenQuestion { question_id: Some("zz".into()), time_limit_sec: None, now_ms: T0 });
+    let bad = g.apply(Command::OpenQuestion {
+        question_id: Some("zz".into()),
+        time_limit_sec: None,
+        now_ms: T0,
+    });
     assert!(matches!(bad, Err(GameError::QuestionNotFound(_))));
-    let r = g.apply(Command::StartRound { round_id: "r2".into() }).unwrap().1;
+    let r = g
+        .apply(Command::StartRound {
+            round_id: "r2".into(),
+        })
+        .unwrap()
+        .1;
     assert!(matches!(&r[0], GameEvent::RoundChanged { round_id, .. } if round_id == "r2"));
-    assert!(matches!(&open(&mut g, None)[0], GameEvent::QuestionOpened(v) if v.question_id == "q4"));
+    assert!(
+        matches!(&open(&mut g, None)[0], GameEvent::QuestionOpened(v) if v.question_id == "q4")
+    );
 }
 
 #[test]
@@ -173,31 +254,83 @@ fn answers_count_until_the_deadline_last_one_wins_and_repeats_change_nothing() {
     let mut g = game_with(&["a", "b"]);
     open(&mut g, Some("q1"));
     let (out, ev) = answer(&mut g, "a", "q1", json!("Lyon"), T0 + 1000).unwrap();
-    assert_eq!(out, Outcome::Answer { question_id: "q1".into(), revision: 1 });
-    assert!(matches!(&ev[0], GameEvent::AnswerSubmitted { answered_count: 1, total_players: 2, .. }));
+    assert_eq!(
+        out,
+        Outcome::Answer {
+            question_id: "q1".into(),
+            revision: 1
+        }
+    );
+    assert!(matches!(
+        &ev[0],
+        GameEvent::AnswerSubmitted {
+            answered_count: 1,
+            total_players: 2,
+            ..
+        }
+    ));
     assert_eq!(ev[0].audience(), Audience::Staff);
     let (out, ev) = answer(&mut g, "a", "q1", json!("Lyon"), T0 + 2000).unwrap();
-    assert_eq!(out, Outcome::Answer { question_id: "q1".into(), revision: 1 });
+    assert_eq!(
+        out,
+        Outcome::Answer {
+            question_id: "q1".into(),
+            revision: 1
+        }
+    );
     assert!(ev.is_empty(), "idempotent");
     let (out, _) = answer(&mut g, "a", "q1", json!("Paris"), T0 + 3000).unwrap();
-    assert_eq!(out, Outcome::Answer { question_id: "q1".into(), revision: 2 });
+    assert_eq!(
+        out,
+        Outcome::Answer {
+            question_id: "q1".into(),
+            revision: 2
+        }
+    );
     // After the deadline, whatever the client's clock says.
-    assert_eq!(answer(&mut g, "b", "q1", json!("Paris"), T0 + 30_000).unwrap_err(), GameError::QuestionClosed);
-    assert!(matches!(answer(&mut g, "b", "q9", json!("x"), T0).unwrap_err(), GameError::QuestionNotFound(_)));
-    assert_eq!(answer(&mut g, "b", "q2", json!(1), T0).unwrap_err(), GameError::QuestionClosed, "not the open one");
-    assert!(matches!(answer(&mut g, "b", "q1", json!(""), T0).unwrap_err(), GameError::BadRequest(_)));
+    assert_eq!(
+        answer(&mut g, "b", "q1", json!("Paris"), T0 + 30_000).unwrap_err(),
+        GameError::QuestionClosed
+    );
+    assert!(matches!(
+        answer(&mut g, "b", "q9", json!("x"), T0).unwrap_err(),
+        GameError::QuestionNotFound(_)
+    ));
+    assert_eq!(
+        answer(&mut g, "b", "q2", json!(1), T0).unwrap_err(),
+        GameError::QuestionClosed,
+        "not the open one"
+    );
+    assert!(matches!(
+        answer(&mut g, "b", "q1", json!(""), T0).unwrap_err(),
+        GameError::BadRequest(_)
+    ));
     close(&mut g);
-    assert_eq!(answer(&mut g, "b", "q1", json!("Paris"), T0 + 100).unwrap_err(), GameError::QuestionClosed);
+    assert_eq!(
+        answer(&mut g, "b", "q1", json!("Paris"), T0 + 100).unwrap_err(),
+        GameError::QuestionClosed
+    );
 }
 
 #[test]
 fn a_stale_timer_cannot_close_a_later_question() {
     let mut g = game_with(&[]);
-    let (out, _) = g.apply(Command::OpenQuestion { question_id: Some("q1".into()), time_limit_sec: None, now_ms: T0 }).unwrap();
-    let Outcome::QuestionOpened { opening, .. } = out else { panic!() };
+    let (out, _) = g
+        .apply(Command::OpenQuestion {
+            question_id: Some("q1".into()),
+            time_limit_sec: None,
+            now_ms: T0,
+        })
+        .unwrap();
+    let Outcome::QuestionOpened { opening, .. } = out else {
+        panic!()
+    };
     close(&mut g);
     open(&mut g, Some("q2"));
-    let stale = g.apply(Command::CloseQuestion { reason: CloseReason::Timer, opening: Some(opening) });
+    let stale = g.apply(Command::CloseQuestion {
+        reason: CloseReason::Timer,
+        opening: Some(opening),
+    });
     assert!(stale.is_err());
     assert_eq!(g.phase, Phase::Question);
 }
@@ -211,9 +344,19 @@ fn reveal_scores_auto_marked_answers_and_tells_movers() {
     answer(&mut g, "c", "q2", json!(1), T0).unwrap();
     let ev = g.apply(Command::Reveal).unwrap().1;
     // Revealing an open question closes it first.
-    assert!(matches!(&ev[0], GameEvent::QuestionClosed { reason: CloseReason::Mc, .. }));
+    assert!(matches!(
+        &ev[0],
+        GameEvent::QuestionClosed {
+            reason: CloseReason::Mc,
+            ..
+        }
+    ));
     match &ev[1] {
-        GameEvent::AnswerRevealed { correct_answer, distribution, .. } => {
+        GameEvent::AnswerRevealed {
+            correct_answer,
+            distribution,
+            ..
+        } => {
             assert_eq!(correct_answer, &json!(1));
             assert_eq!(distribution.as_deref(), Some(&[1, 2, 0][..]));
         }
@@ -222,7 +365,11 @@ fn reveal_scores_auto_marked_answers_and_tells_movers() {
     let updates: Vec<(&str, f64, usize)> = ev
         .iter()
         .filter_map(|e| match e {
-            GameEvent::ScoreUpdated { player, score, rank } => Some((player.as_str(), *score, *rank)),
+            GameEvent::ScoreUpdated {
+                player,
+                score,
+                rank,
+            } => Some((player.as_str(), *score, *rank)),
             _ => None,
         })
         .collect();
@@ -230,7 +377,10 @@ fn reveal_scores_auto_marked_answers_and_tells_movers() {
     assert_eq!(updates, vec![("a", 2.0, 1), ("c", 2.0, 1), ("b", 0.0, 3)]);
     assert_eq!(score(&g, "a"), 2.0);
     let top = g.top();
-    assert_eq!(top.iter().map(|e| e.rank).collect::<Vec<_>>(), vec![1, 1, 3]);
+    assert_eq!(
+        top.iter().map(|e| e.rank).collect::<Vec<_>>(),
+        vec![1, 1, 3]
+    );
 }
 
 #[test]
@@ -250,7 +400,14 @@ fn text_and_number_answers_are_matched_forgivingly() {
 
 #[test]
 fn the_speed_bonus_rewards_fast_correct_answers() {
-    let mut g = GameState::new("ABCDE", "T", Settings { speed_bonus: true, ..Settings::default() });
+    let mut g = GameState::new(
+        "ABCDE",
+        "T",
+        Settings {
+            speed_bonus: true,
+            ..Settings::default()
+        },
+    );
     let mut q = quiz();
     q.rounds[0].questions[1].time_limit_sec = Some(10);
     q.rounds[0].questions[1].points = 10.0;
@@ -282,13 +439,24 @@ fn play_peer_round(g: &mut GameState, players: &[&str]) {
 fn peer_marking_assigns_others_answers_and_applies_marks_at_the_end() {
     let mut g = game_with(&["a", "b", "c", "d"]);
     play_peer_round(&mut g, &["a", "b", "c"]);
-    let ev = g.apply(Command::StartMarking { round_id: None, seed: 7 }).unwrap().1;
+    let ev = g
+        .apply(Command::StartMarking {
+            round_id: None,
+            seed: 7,
+        })
+        .unwrap()
+        .1;
     assert_eq!(g.phase, Phase::Marking);
     assert!(matches!(&ev[0], GameEvent::MarkingStarted { round_id } if round_id == "r2"));
     let assigned: Vec<(String, String, Vec<MarkingItem>)> = ev
         .iter()
         .filter_map(|e| match e {
-            GameEvent::AssignmentCreated { marker, assignment_id, items, .. } => {
+            GameEvent::AssignmentCreated {
+                marker,
+                assignment_id,
+                items,
+                ..
+            } => {
                 assert_eq!(e.audience(), Audience::Player(marker.clone()));
                 Some((marker.clone(), assignment_id.clone(), items.clone()))
             }
@@ -299,35 +467,72 @@ fn peer_marking_assigns_others_answers_and_applies_marks_at_the_end() {
     assert_eq!(assigned.len(), 3);
     for (marker, _, items) in &assigned {
         assert_eq!(items.len(), 2);
-        assert!(!items[0].answer.as_str().unwrap().ends_with(marker.as_str()), "never their own");
+        assert!(
+            !items[0].answer.as_str().unwrap().ends_with(marker.as_str()),
+            "never their own"
+        );
         assert_eq!(items[0].correct_answer, Some(json!("Eiffel Tower")));
         assert_eq!(items[1].correct_answer, None);
     }
     // Questions cannot be opened while marking.
-    assert!(g.apply(Command::OpenQuestion { question_id: None, time_limit_sec: None, now_ms: T0 }).is_err());
+    assert!(g
+        .apply(Command::OpenQuestion {
+            question_id: None,
+            time_limit_sec: None,
+            now_ms: T0
+        })
+        .is_err());
 
     let (m0, a0, _) = &assigned[0];
     let mark = |g: &mut GameState, p: &str, a: &str, q: &str, s: f64| {
-        g.apply(Command::SubmitMark { player_id: p.into(), assignment_id: a.into(), question_id: q.into(), score: s })
+        g.apply(Command::SubmitMark {
+            player_id: p.into(),
+            assignment_id: a.into(),
+            question_id: q.into(),
+            score: s,
+        })
     };
-    assert!(matches!(mark(&mut g, m0, a0, "q4", 2.5), Err(GameError::InvalidScore(_))));
-    assert!(matches!(mark(&mut g, m0, a0, "q4", 0.25), Err(GameError::InvalidScore(_))));
-    assert_eq!(mark(&mut g, "d", a0, "q4", 1.0).unwrap_err(), GameError::AssignmentNotFound);
-    assert!(matches!(mark(&mut g, m0, a0, "q1", 1.0), Err(GameError::QuestionNotFound(_))));
+    assert!(matches!(
+        mark(&mut g, m0, a0, "q4", 2.5),
+        Err(GameError::InvalidScore(_))
+    ));
+    assert!(matches!(
+        mark(&mut g, m0, a0, "q4", 0.25),
+        Err(GameError::InvalidScore(_))
+    ));
+    assert_eq!(
+        mark(&mut g, "d", a0, "q4", 1.0).unwrap_err(),
+        GameError::AssignmentNotFound
+    );
+    assert!(matches!(
+        mark(&mut g, m0, a0, "q1", 1.0),
+        Err(GameError::QuestionNotFound(_))
+    ));
     let ev = mark(&mut g, m0, a0, "q4", 1.5).unwrap().1;
     assert!(matches!(&ev[0], GameEvent::MarkUpdated { score, .. } if *score == 1.5));
     assert_eq!(ev[0].audience(), Audience::Mc);
-    assert!(mark(&mut g, m0, a0, "q4", 1.5).unwrap().1.is_empty(), "same mark twice changes nothing");
+    assert!(
+        mark(&mut g, m0, a0, "q4", 1.5).unwrap().1.is_empty(),
+        "same mark twice changes nothing"
+    );
     assert_eq!(g.marking_progress().unwrap().marks_given, 1);
 
     let mut completed = 0;
     for (m, a, _) in &assigned {
         for q in ["q4", "q5"] {
-            let ev = mark(&mut g, m, a, q, if q == "q4" { 2.0 } else { 0.5 }).unwrap().1;
-            completed += ev.iter().filter(|e| matches!(e, GameEvent::MarkingCompleted { .. })).count();
+            let ev = mark(&mut g, m, a, q, if q == "q4" { 2.0 } else { 0.5 })
+                .unwrap()
+                .1;
+            completed += ev
+                .iter()
+                .filter(|e| matches!(e, GameEvent::MarkingCompleted { .. }))
+                .count();
         }
     }
-    assert_eq!(completed, 1, "marking:completed once, when the last mark is in");
+    assert_eq!(
+        completed, 1,
+        "marking:completed once, when the last mark is in"
+    );
     // Scores are applied only when marking ends.
     assert_eq!(score(&g, "a"), 0.0);
     let ev = g.apply(Command::EndMarking).unwrap().1;
@@ -338,17 +543,37 @@ fn peer_marking_assigns_others_answers_and_applies_marks_at_the_end() {
     assert_eq!(score(&g, "d"), 0.0);
     assert_eq!(g.phase, Phase::Closed);
     assert_eq!(g.assignments().count(), 3);
-    assert!(g.award_of("a", "q4").unwrap().by.label().starts_with("peer:"));
+    assert!(g
+        .award_of("a", "q4")
+        .unwrap()
+        .by
+        .label()
+        .starts_with("peer:"));
 }
 
 #[test]
 fn with_one_answerer_the_mc_marks() {
     let mut g = game_with(&["a", "b"]);
     play_peer_round(&mut g, &["a"]);
-    let ev = g.apply(Command::StartMarking { round_id: Some("r2".into()), seed: 1 }).unwrap().1;
-    assert!(!ev.iter().any(|e| matches!(e, GameEvent::AssignmentCreated { .. })));
-    assert!(ev.iter().any(|e| matches!(e, GameEvent::MarkingCompleted { .. })));
-    g.apply(Command::OverrideScore { player_id: "a".into(), question_id: "q4".into(), score: 2.0 }).unwrap();
+    let ev = g
+        .apply(Command::StartMarking {
+            round_id: Some("r2".into()),
+            seed: 1,
+        })
+        .unwrap()
+        .1;
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, GameEvent::AssignmentCreated { .. })));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, GameEvent::MarkingCompleted { .. })));
+    g.apply(Command::OverrideScore {
+        player_id: "a".into(),
+        question_id: "q4".into(),
+        score: 2.0,
+    })
+    .unwrap();
     g.apply(Command::EndMarking).unwrap();
     assert_eq!(score(&g, "a"), 2.0);
 }
@@ -356,12 +581,21 @@ fn with_one_answerer_the_mc_marks() {
 #[test]
 fn marking_needs_peer_questions_and_the_right_phase() {
     let mut g = game_with(&["a"]);
-    let e = g.apply(Command::StartMarking { round_id: Some("r1".into()), seed: 1 });
+    let e = g.apply(Command::StartMarking {
+        round_id: Some("r1".into()),
+        seed: 1,
+    });
     assert!(matches!(e, Err(GameError::BadRequest(_))));
     open(&mut g, Some("q4"));
-    let e = g.apply(Command::StartMarking { round_id: Some("r2".into()), seed: 1 });
+    let e = g.apply(Command::StartMarking {
+        round_id: Some("r2".into()),
+        seed: 1,
+    });
     assert_eq!(e.unwrap_err(), GameError::WrongPhase("question"));
-    assert_eq!(g.apply(Command::EndMarking).unwrap_err(), GameError::WrongPhase("question"));
+    assert_eq!(
+        g.apply(Command::EndMarking).unwrap_err(),
+        GameError::WrongPhase("question")
+    );
 }
 
 #[test]
@@ -370,16 +604,32 @@ fn mc_overrides_stand_over_auto_and_peer_marks() {
     open(&mut g, Some("q2"));
     answer(&mut g, "a", "q2", json!(0), T0).unwrap();
     close(&mut g);
-    let ev = g.apply(Command::OverrideScore { player_id: "a".into(), question_id: "q2".into(), score: 1.5 }).unwrap().1;
+    let ev = g
+        .apply(Command::OverrideScore {
+            player_id: "a".into(),
+            question_id: "q2".into(),
+            score: 1.5,
+        })
+        .unwrap()
+        .1;
     assert!(matches!(&ev[0], GameEvent::ScoreUpdated { score, .. } if *score == 1.5));
     g.apply(Command::Reveal).unwrap();
     assert_eq!(score(&g, "a"), 1.5);
     assert!(matches!(
-        g.apply(Command::OverrideScore { player_id: "a".into(), question_id: "q2".into(), score: 3.0 }),
+        g.apply(Command::OverrideScore {
+            player_id: "a".into(),
+            question_id: "q2".into(),
+            score: 3.0
+        }),
         Err(GameError::InvalidScore(_))
     ));
     assert_eq!(
-        g.apply(Command::OverrideScore { player_id: "x".into(), question_id: "q2".into(), score: 1.0 }).unwrap_err(),
+        g.apply(Command::OverrideScore {
+            player_id: "x".into(),
+            question_id: "q2".into(),
+            score: 1.0
+        })
+        .unwrap_err(),
         GameError::PlayerNotFound
     );
 }
@@ -387,14 +637,28 @@ fn mc_overrides_stand_over_auto_and_peer_marks() {
 #[test]
 fn chat_follows_the_setting_and_length_rules() {
     let mut g = game_with(&["a"]);
-    let from = ChatFrom { player_id: Some("a".into()), name: "A".into(), role: Role::Player };
-    let chat = |g: &mut GameState, t: &str| g.apply(Command::Chat { from: from.clone(), text: t.into() });
+    let from = ChatFrom {
+        player_id: Some("a".into()),
+        name: "A".into(),
+        role: Role::Player,
+    };
+    let chat = |g: &mut GameState, t: &str| {
+        g.apply(Command::Chat {
+            from: from.clone(),
+            text: t.into(),
+        })
+    };
     assert_eq!(chat(&mut g, "hi").unwrap_err(), GameError::ChatDisabled);
     let ev = g.apply(Command::SetChat { enabled: true }).unwrap().1;
     assert!(matches!(&ev[0], GameEvent::SettingsChanged { settings } if settings.chat));
-    assert!(matches!(&chat(&mut g, " hi ").unwrap().1[0], GameEvent::ChatMessage { text, .. } if text == "hi"));
+    assert!(
+        matches!(&chat(&mut g, " hi ").unwrap().1[0], GameEvent::ChatMessage { text, .. } if text == "hi")
+    );
     assert!(matches!(chat(&mut g, "   "), Err(GameError::BadRequest(_))));
-    assert!(matches!(chat(&mut g, &"x".repeat(281)), Err(GameError::BadRequest(_))));
+    assert!(matches!(
+        chat(&mut g, &"x".repeat(281)),
+        Err(GameError::BadRequest(_))
+    ));
     assert!(chat(&mut g, &"é".repeat(280)).is_ok());
 }
 
@@ -407,7 +671,10 @@ fn snapshots_show_each_role_what_it_may_see() {
     assert_eq!(d["phase"], "question");
     assert_eq!(d["question"]["questionId"], "q1");
     assert_eq!(d["question"]["deadline"], T0 + 30_000);
-    assert!(d["question"].get("correctAnswer").is_none(), "display never sees answers before reveal");
+    assert!(
+        d["question"].get("correctAnswer").is_none(),
+        "display never sees answers before reveal"
+    );
     assert!(d.get("answers").is_none());
     assert!(!d.to_string().contains("Paris"));
     let me = g.snapshot(&View::Player("a".into()), 2, &|_| true);
@@ -430,12 +697,22 @@ fn snapshots_show_each_role_what_it_may_see() {
 fn a_marker_sees_the_assignment_and_their_marks_in_the_snapshot() {
     let mut g = game_with(&["a", "b"]);
     play_peer_round(&mut g, &["a", "b"]);
-    g.apply(Command::StartMarking { round_id: None, seed: 3 }).unwrap();
+    g.apply(Command::StartMarking {
+        round_id: None,
+        seed: 3,
+    })
+    .unwrap();
     let snap = g.snapshot(&View::Player("a".into()), 2, &|_| true);
     let a = &snap["me"]["assignment"];
     let id = a["assignmentId"].as_str().unwrap().to_string();
     assert_eq!(a["items"][0]["answer"], "guess by b");
-    g.apply(Command::SubmitMark { player_id: "a".into(), assignment_id: id, question_id: "q4".into(), score: 1.0 }).unwrap();
+    g.apply(Command::SubmitMark {
+        player_id: "a".into(),
+        assignment_id: id,
+        question_id: "q4".into(),
+        score: 1.0,
+    })
+    .unwrap();
     let snap = g.snapshot(&View::Player("a".into()), 2, &|_| true);
     assert_eq!(snap["me"]["assignment"]["marks"]["q4"], 1.0);
     let mc = g.snapshot(&View::Mc, 2, &|_| true);
@@ -447,7 +724,10 @@ fn a_marker_sees_the_assignment_and_their_marks_in_the_snapshot() {
 fn loading_a_quiz_is_for_calm_moments() {
     let mut g = game_with(&["a"]);
     open(&mut g, Some("q1"));
-    assert_eq!(g.apply(Command::LoadQuiz { quiz: quiz() }).unwrap_err(), GameError::WrongPhase("question"));
+    assert_eq!(
+        g.apply(Command::LoadQuiz { quiz: quiz() }).unwrap_err(),
+        GameError::WrongPhase("question")
+    );
     close(&mut g);
     g.apply(Command::LoadQuiz { quiz: quiz() }).unwrap();
     assert_eq!(g.phase, Phase::Closed, "same question still there");
@@ -457,11 +737,23 @@ fn loading_a_quiz_is_for_calm_moments() {
 #[test]
 fn nothing_happens_after_the_end() {
     let mut g = game_with(&["a"]);
-    let (_, ev) = g.apply(Command::End { reason: EndReason::Mc }).unwrap();
-    assert!(matches!(&ev[0], GameEvent::SessionEnded { leaderboard, .. } if leaderboard.len() == 1));
+    let (_, ev) = g
+        .apply(Command::End {
+            reason: EndReason::Mc,
+        })
+        .unwrap();
+    assert!(
+        matches!(&ev[0], GameEvent::SessionEnded { leaderboard, .. } if leaderboard.len() == 1)
+    );
     assert_eq!(g.phase, Phase::Ended);
-    assert_eq!(add(&mut g, "b", "Bob").unwrap_err(), GameError::SessionEnded);
-    assert_eq!(g.apply(Command::Reveal).unwrap_err(), GameError::SessionEnded);
+    assert_eq!(
+        add(&mut g, "b", "Bob").unwrap_err(),
+        GameError::SessionEnded
+    );
+    assert_eq!(
+        g.apply(Command::Reveal).unwrap_err(),
+        GameError::SessionEnded
+    );
 }
 
 #[test]
@@ -472,11 +764,19 @@ fn results_list_every_player_and_question() {
     g.apply(Command::Reveal).unwrap();
     let rows = crate::game::results::rows(&mut g);
     assert_eq!(rows.len(), 2 * 5);
-    let r = rows.iter().find(|r| r.player_id == "a" && r.question_id == "q2").unwrap();
-    assert_eq!((r.correct, r.score, r.total, r.rank), (Some(true), Some(2.0), 2.0, 1));
+    let r = rows
+        .iter()
+        .find(|r| r.player_id == "a" && r.question_id == "q2")
+        .unwrap();
+    assert_eq!(
+        (r.correct, r.score, r.total, r.rank),
+        (Some(true), Some(2.0), 2.0, 1)
+    );
     assert_eq!(r.marked_by.as_deref(), Some("auto"));
     let csv = crate::game::results::csv(&rows);
-    assert!(csv.starts_with("rank,player_id,name,round_id,question_id,answer,correct,marked_by,score,total\n"));
+    assert!(csv.starts_with(
+        "rank,player_id,name,round_id,question_id,answer,correct,marked_by,score,total\n"
+    ));
     assert!(csv.contains("1,a,A,r1,q2,1,true,auto,2,2\n"), "{csv}");
     assert_eq!(csv.lines().count(), 11);
 }

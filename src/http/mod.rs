@@ -1,7 +1,10 @@
 //! HTTP routes. Handlers only translate between HTTP and session messages.
 
 mod health;
+mod play;
 mod players;
+mod quiz;
+mod results;
 mod sessions;
 
 use crate::auth::{AuthError, Claims};
@@ -25,8 +28,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(json!({"error": {"code": self.code.as_str(), "message": self.message}}))
+        let mut body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        if let Some(f) = &self.field {
+            body["error"]["field"] = json!(f);
+        }
+        HttpResponse::build(self.status_code()).json(body)
     }
 }
 
@@ -69,6 +75,44 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/sessions/{code}/players/{player_id}",
         web::delete().to(players::remove),
+    )
+    .route("/api/sessions/{code}/quiz", web::put().to(quiz::load))
+    .route("/api/sessions/{code}/round", web::post().to(quiz::round))
+    .route("/api/sessions/{code}/question", web::post().to(quiz::open))
+    .route(
+        "/api/sessions/{code}/question/close",
+        web::post().to(quiz::close),
+    )
+    .route(
+        "/api/sessions/{code}/question/reveal",
+        web::post().to(quiz::reveal),
+    )
+    .route(
+        "/api/sessions/{code}/marking",
+        web::post().to(quiz::marking),
+    )
+    .route(
+        "/api/sessions/{code}/scores",
+        web::post().to(quiz::override_score),
+    )
+    .route(
+        "/api/sessions/{code}/settings",
+        web::patch().to(quiz::settings),
+    )
+    .route("/api/sessions/{code}/answers", web::post().to(play::answer))
+    .route("/api/sessions/{code}/marks", web::post().to(play::mark))
+    .route("/api/sessions/{code}/chat", web::post().to(play::chat))
+    .route(
+        "/api/sessions/{code}/leaderboard",
+        web::get().to(results::leaderboard),
+    )
+    .route(
+        "/api/sessions/{code}/results",
+        web::get().to(results::results),
+    )
+    .route(
+        "/api/sessions/{code}/marking/results",
+        web::get().to(results::marking),
     )
     .default_service(web::to(|| async {
         ApiError::new(ErrorCode::BadRequest, "no such route").with_status_404()
@@ -129,6 +173,22 @@ pub fn claims(req: &HttpRequest, app: &AppState, code: &str) -> Result<Option<Cl
 /// The claims of a request that must carry a token.
 pub fn required_claims(req: &HttpRequest, app: &AppState, code: &str) -> Result<Claims, ApiError> {
     claims(req, app, code)?.ok_or_else(|| ApiError::from(AuthError::Missing))
+}
+
+/// Sends a command as the request's bearer (token required).
+pub async fn apply(
+    req: &HttpRequest,
+    app: &AppState,
+    code: &str,
+    cmd: crate::game::Command,
+) -> Result<crate::game::Outcome, ApiError> {
+    let claims = required_claims(req, app, code)?;
+    let s = session(app, code).await?;
+    s.send(crate::session::messages::Apply {
+        claims: Some(claims),
+        cmd,
+    })
+    .await?
 }
 
 /// The session actor for `code`.

@@ -5,7 +5,6 @@ use crate::error::ApiError;
 use crate::game::events::EndReason;
 use crate::game::state::Settings;
 use crate::game::Command;
-use crate::protocol::ErrorCode;
 use crate::registry::Create;
 use crate::session::messages::{Apply, ReadInfo, ReadState};
 use crate::AppState;
@@ -32,27 +31,34 @@ pub async fn create(
     app: web::Data<AppState>,
     OptionalJson(body): OptionalJson<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    if body.quiz.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "quiz content is not supported by this server yet",
-        ));
-    }
+    // Validate first: a bad quiz creates no session.
+    let quiz = body.quiz.map(crate::game::quiz::parse).transpose()?;
     let title = body
         .title
+        .or_else(|| quiz.as_ref().and_then(|q| q.title.clone()))
         .unwrap_or_default()
         .trim()
         .chars()
         .take(120)
         .collect::<String>();
+    let settings = body
+        .settings
+        .or_else(|| quiz.as_ref().and_then(|q| q.settings.clone()))
+        .unwrap_or_default();
     let created = app
         .registry
-        .send(Create {
-            title,
-            settings: body.settings.unwrap_or_default(),
-        })
+        .send(Create { title, settings })
         .await
         .map_err(|_| ApiError::internal())??;
+    if let Some(mut quiz) = quiz {
+        // The create request's own title and settings win over the quiz's.
+        quiz.title = None;
+        quiz.settings = None;
+        created
+            .addr
+            .send(crate::session::messages::LoadQuizAsOwner { quiz })
+            .await??;
+    }
     let base = base_url(&req);
     Ok(HttpResponse::Created().json(json!({
         "code": created.code,

@@ -80,3 +80,29 @@ pub struct ReadInfo;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// The full leaderboard (anyone).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct ReadLeaderboard;
+
+/// Every player's results (MC only).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<crate::game::results::Row>, ApiError>")]
+pub struct ReadResults {
+    pub claims: Option<Claims>,
+}
+
+/// Every marking assignment with its marks (MC only).
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct ReadMarking {
+    pub claims: Option<Claims>,
+}
+
+/// Loads the quiz a session was created with (the creator is its MC).
+#[derive(Message)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct LoadQuizAsOwner {
+    pub quiz: crate::game::quiz::Quiz,
+}

@@ -10,7 +10,7 @@ pub mod ring;
 use crate::auth::{Auth, Claims};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::game::events::EndReason;
+use crate::game::events::{ChatFrom, CloseReason, EndReason};
 use crate::game::state::{Settings, View};
 use crate::game::{Command, GameEvent, GameState, Outcome, Phase, PlayerId, Role};
 use crate::metrics::Metrics;
@@ -18,11 +18,13 @@ use crate::outbox::Push;
 use crate::protocol::{
     close, error_frame, event_frame, now_ms, reply_frame, ClientMessage, ErrorCode,
 };
+use crate::ratelimit::TokenBucket;
 use actix::prelude::*;
 use connections::{Conn, ConnId, Connections};
 use messages::*;
 use ring::Ring;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +45,10 @@ pub struct Forget {
 
 /// How often coalesced presence counts may go out.
 const PRESENCE_INTERVAL: Duration = Duration::from_secs(1);
+/// How often coalesced leaderboards may go out (at most 4 a second).
+const LEADERBOARD_INTERVAL: Duration = Duration::from_millis(250);
+/// Chat messages per second per sender, and the burst allowed.
+const CHAT_RATE: (f64, f64) = (0.5, 5.0);
 
 /// See the module docs.
 pub struct Session {
@@ -54,7 +60,11 @@ pub struct Session {
     env: Arc<Env>,
     registry: Recipient<Forget>,
     presence_dirty: bool,
+    leaderboard_dirty: bool,
     last_activity: Instant,
+    /// The question timer, cancelled when the question closes early.
+    timer: Option<SpawnHandle>,
+    chat_limits: HashMap<String, TokenBucket>,
 }
 
 impl Session {
@@ -75,7 +85,10 @@ impl Session {
             env,
             registry,
             presence_dirty: false,
+            leaderboard_dirty: false,
             last_activity: Instant::now(),
+            timer: None,
+            chat_limits: HashMap::new(),
         }
     }
 
@@ -109,8 +122,106 @@ impl Session {
 
     fn emit_all(&mut self, events: Vec<GameEvent>) {
         for e in events {
+            if matches!(
+                e,
+                GameEvent::ScoreUpdated { .. }
+                    | GameEvent::PlayerRemoved(_)
+                    | GameEvent::PlayerLeft(_)
+                    | GameEvent::AllCleared {}
+            ) {
+                self.leaderboard_dirty = true;
+            }
             self.emit(e);
         }
+    }
+
+    /// Sends the coalesced leaderboards when scores moved.
+    fn flush_leaderboard(&mut self) {
+        if !self.leaderboard_dirty || self.game.phase == Phase::Ended {
+            return;
+        }
+        self.leaderboard_dirty = false;
+        let top = self.game.top();
+        let total = self.game.total_players();
+        self.emit(GameEvent::LeaderboardUpdated {
+            top,
+            total_players: total,
+        });
+        let entries = self.game.leaderboard();
+        self.emit(GameEvent::LeaderboardFull { entries });
+    }
+
+    /// Puts the caller's identity into a command, so nobody acts as another.
+    fn bind(
+        &mut self,
+        cmd: Command,
+        role: Role,
+        player: Option<&PlayerId>,
+    ) -> Result<Command, ApiError> {
+        let me = player.cloned().unwrap_or_default();
+        Ok(match cmd {
+            Command::SubmitAnswer {
+                question_id,
+                answer,
+                ..
+            } => Command::SubmitAnswer {
+                player_id: me,
+                question_id,
+                answer,
+                now_ms: now_ms(),
+            },
+            Command::SubmitMark {
+                assignment_id,
+                question_id,
+                score,
+                ..
+            } => Command::SubmitMark {
+                player_id: me,
+                assignment_id,
+                question_id,
+                score,
+            },
+            Command::Leave { .. } => Command::Leave { player_id: me },
+            Command::OpenQuestion {
+                question_id,
+                time_limit_sec,
+                ..
+            } => Command::OpenQuestion {
+                question_id,
+                time_limit_sec,
+                now_ms: now_ms(),
+            },
+            Command::Chat { text, .. } => {
+                let key = player.cloned().unwrap_or_else(|| role.as_str().to_string());
+                let bucket = self
+                    .chat_limits
+                    .entry(key)
+                    .or_insert_with(|| TokenBucket::new(CHAT_RATE.0, CHAT_RATE.1));
+                if self.game.settings.chat && !bucket.take() {
+                    return Err(ApiError::new(
+                        ErrorCode::RateLimited,
+                        "too many chat messages; slow down",
+                    ));
+                }
+                let name = match player.and_then(|p| self.game.player(p)) {
+                    Some(p) => p.name.clone(),
+                    None => "Quiz master".to_string(),
+                };
+                Command::Chat {
+                    from: ChatFrom {
+                        player_id: player.cloned(),
+                        name,
+                        role,
+                    },
+                    text,
+                }
+            }
+            Command::StartMarking { round_id, .. } => Command::StartMarking {
+                round_id,
+                seed: rand::random(),
+            },
+            other => other,
+        })
     }
 
     /// Sends a reply (no seq) to one connection.
@@ -217,12 +328,14 @@ impl Session {
     fn run(
         &mut self,
         role: Role,
+        player: Option<&PlayerId>,
         cmd: Command,
         ctx: &mut Context<Self>,
     ) -> Result<Outcome, ApiError> {
         if !cmd.allowed_for(role) {
             return Err(ApiError::forbidden());
         }
+        let cmd = self.bind(cmd, role, player)?;
         let ending = matches!(cmd, Command::End { .. });
         let (closing_code, closing_reason) = match cmd {
             Command::Leave { .. } => (close::NORMAL, "left the session"),
@@ -239,10 +352,41 @@ impl Session {
             }
             self.presence_dirty = true;
         }
+        if let Outcome::QuestionOpened {
+            deadline: Some(deadline),
+            opening,
+            ..
+        } = &outcome
+        {
+            self.set_timer(*deadline, *opening, ctx);
+        }
+        if self.game.phase != Phase::Question {
+            if let Some(h) = self.timer.take() {
+                ctx.cancel_future(h);
+            }
+        }
         if ending {
+            self.flush_leaderboard();
             self.finish(ctx);
         }
         Ok(outcome)
+    }
+
+    /// Closes the question at its deadline (server time).
+    fn set_timer(&mut self, deadline: u64, opening: u64, ctx: &mut Context<Self>) {
+        if let Some(h) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        let wait = Duration::from_millis(deadline.saturating_sub(now_ms()));
+        self.timer = Some(ctx.run_later(wait, move |act, ctx| {
+            act.timer = None;
+            let close = Command::CloseQuestion {
+                reason: CloseReason::Timer,
+                opening: Some(opening),
+            };
+            // A question already closed by the MC makes this a no-op.
+            let _ = act.run(Role::Mc, None, close, ctx);
+        }));
     }
 
     /// After `session:ended`: close every socket 4010, keep the results for
@@ -285,6 +429,7 @@ impl Session {
             log::info!("session {} expired after {:?} idle", self.code(), idle);
             let _ = self.run(
                 Role::Mc,
+                None,
                 Command::End {
                     reason: EndReason::Expired,
                 },
@@ -312,6 +457,7 @@ impl Actor for Session {
                 });
             }
         });
+        ctx.run_interval(LEADERBOARD_INTERVAL, |act, _| act.flush_leaderboard());
         let check = Duration::from_secs(self.env.cfg.session_idle_secs.clamp(1, 60));
         ctx.run_interval(check, |act, ctx| act.expire_if_idle(ctx));
     }
@@ -425,22 +571,65 @@ impl Handler<FromClient> for Session {
                     json!({ "seq": self.seq, "snapshot": snap }),
                 )))
             }
-            ClientMessage::Leave => match player {
-                Some(p) => self
-                    .run(role, Command::Leave { player_id: p }, ctx)
-                    .map(|_| None),
-                None => Err(ApiError::forbidden()),
-            },
+            ClientMessage::Leave => {
+                let cmd = Command::Leave {
+                    player_id: String::new(),
+                };
+                self.run(role, player.as_ref(), cmd, ctx).map(|_| None)
+            }
+            ClientMessage::Answer(a) => {
+                let cmd = Command::SubmitAnswer {
+                    player_id: String::new(),
+                    question_id: a.question_id,
+                    answer: a.answer,
+                    now_ms: 0,
+                };
+                match self.run(role, player.as_ref(), cmd, ctx) {
+                    Ok(Outcome::Answer {
+                        question_id,
+                        revision,
+                    }) => Ok(Some((
+                        "ack",
+                        json!({"questionId": question_id, "revision": revision}),
+                    ))),
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+            ClientMessage::Mark(m) => {
+                let data = json!({"assignmentId": m.assignment_id, "questionId": m.question_id, "score": m.score});
+                let cmd = Command::SubmitMark {
+                    player_id: String::new(),
+                    assignment_id: m.assignment_id,
+                    question_id: m.question_id,
+                    score: m.score,
+                };
+                self.run(role, player.as_ref(), cmd, ctx)
+                    .map(|_| Some(("ack", data)))
+            }
+            ClientMessage::Chat(c) => {
+                let cmd = Command::Chat {
+                    from: ChatFrom {
+                        player_id: None,
+                        name: String::new(),
+                        role,
+                    },
+                    text: c.text,
+                };
+                self.run(role, player.as_ref(), cmd, ctx).map(|_| None)
+            }
             ClientMessage::Join(_) | ClientMessage::Ping => {
                 // The socket handles these itself; reaching here is a bug.
                 Err(ApiError::new(ErrorCode::BadMessage, "unexpected message"))
             }
-            ClientMessage::Answer(_) | ClientMessage::Mark(_) | ClientMessage::Chat(_) => Err(
-                ApiError::new(ErrorCode::WrongPhase, "no quiz is running in this session"),
-            ),
         };
         match result {
-            Ok(Some((kind, data))) => self.reply(msg.conn, reply_frame(kind, id, data)),
+            // Replies go only to messages that asked for one (an `id`), and
+            // `game:state` always.
+            Ok(Some((kind, data))) if id.is_some() || kind != "ack" => {
+                self.reply(msg.conn, reply_frame(kind, id, data))
+            }
+            Ok(Some(_)) => {}
             Ok(None) => {
                 if id.is_some() && self.conns.get(msg.conn).is_some() {
                     self.reply(msg.conn, reply_frame("ack", id, json!({})));
@@ -463,14 +652,14 @@ impl Handler<Apply> for Session {
     type Result = Result<Outcome, ApiError>;
 
     fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
-        let (role, _) = self.caller(msg.claims.as_ref())?;
+        let (role, player) = self.caller(msg.claims.as_ref())?;
         if self.game.phase == Phase::Ended {
             return Err(ApiError::new(
                 ErrorCode::SessionEnded,
                 "the session has ended",
             ));
         }
-        self.run(role, msg.cmd, ctx)
+        self.run(role, player.as_ref(), msg.cmd, ctx)
     }
 }
 
@@ -514,5 +703,58 @@ impl Handler<Shutdown> for Session {
         for id in self.conns.ids() {
             self.drop_conn(id, close::GOING_AWAY, "server going away", false);
         }
+    }
+}
+
+impl Handler<ReadLeaderboard> for Session {
+    type Result = MessageResult<ReadLeaderboard>;
+
+    fn handle(&mut self, _: ReadLeaderboard, _: &mut Context<Self>) -> Self::Result {
+        let entries = self.game.leaderboard();
+        MessageResult(json!({"entries": entries, "totalPlayers": self.game.total_players()}))
+    }
+}
+
+impl Handler<ReadResults> for Session {
+    type Result = Result<Vec<crate::game::results::Row>, ApiError>;
+
+    fn handle(&mut self, msg: ReadResults, _: &mut Context<Self>) -> Self::Result {
+        if self.caller(msg.claims.as_ref())?.0 != Role::Mc {
+            return Err(ApiError::forbidden());
+        }
+        Ok(crate::game::results::rows(&mut self.game))
+    }
+}
+
+impl Handler<ReadMarking> for Session {
+    type Result = Result<Value, ApiError>;
+
+    fn handle(&mut self, msg: ReadMarking, _: &mut Context<Self>) -> Self::Result {
+        if self.caller(msg.claims.as_ref())?.0 != Role::Mc {
+            return Err(ApiError::forbidden());
+        }
+        let name = |id: &str| self.game.player(id).map(|p| p.name.clone());
+        let assignments: Vec<Value> = self
+            .game
+            .assignments()
+            .map(|a| {
+                json!({
+                    "assignmentId": a.assignment_id, "roundId": a.round_id,
+                    "markerId": a.marker_id, "markerName": name(&a.marker_id),
+                    "markeeId": a.markee_id, "markeeName": name(&a.markee_id),
+                    "questionIds": a.question_ids, "marks": a.marks, "complete": a.complete(),
+                })
+            })
+            .collect();
+        Ok(json!({"progress": self.game.marking_progress(), "assignments": assignments}))
+    }
+}
+
+impl Handler<LoadQuizAsOwner> for Session {
+    type Result = Result<(), ApiError>;
+
+    fn handle(&mut self, msg: LoadQuizAsOwner, ctx: &mut Context<Self>) -> Self::Result {
+        self.run(Role::Mc, None, Command::LoadQuiz { quiz: msg.quiz }, ctx)
+            .map(|_| ())
     }
 }

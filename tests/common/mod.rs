@@ -63,6 +63,7 @@ impl TestServer {
             "POST" => client.post(url),
             "PUT" => client.put(url),
             "DELETE" => client.delete(url),
+            "PATCH" => client.patch(url),
             m => panic!("method {m}"),
         };
         if let Some(t) = token {
