@@ -53,6 +53,23 @@ pub struct Config {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "QUIZCAST_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Journal every change to the database and acknowledge only once it is
+    /// committed; false keeps sessions in memory only (for measuring).
+    #[arg(long, env = "QUIZCAST_JOURNAL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub journal: bool,
+    /// fsync every journal commit (SQLite synchronous=FULL); false leaves
+    /// flushing to the OS (survives a crashed process, not a power cut).
+    #[arg(long, env = "QUIZCAST_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fsync: bool,
+    /// Most open WebSocket connections in total.
+    #[arg(long, env = "QUIZCAST_MAX_CONNECTIONS", default_value_t = 60_000)]
+    pub max_connections: usize,
+    /// Session creations and HTTP joins per second per client address.
+    #[arg(long, env = "QUIZCAST_HTTP_RATE", default_value_t = 50.0)]
+    pub http_rate: f64,
+    /// Burst of session creations and HTTP joins per client address.
+    #[arg(long, env = "QUIZCAST_HTTP_BURST", default_value_t = 500.0)]
+    pub http_burst: f64,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,

@@ -36,6 +36,7 @@ use registry::{Registry, ShutdownAll};
 use session::Env;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use store::journal::Journal;
 
 /// What every handler and socket can reach.
 pub struct AppState {
@@ -43,6 +44,9 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
+    pub journal: Option<Arc<Journal>>,
+    /// Session creations and HTTP joins, per client address.
+    pub http_limits: ratelimit::PerAddress,
 }
 
 /// A running server.
@@ -52,6 +56,7 @@ pub struct Server {
     registry: Addr<Registry>,
     task: actix_rt::task::JoinHandle<std::io::Result<()>>,
     arbiters: Vec<Arbiter>,
+    journal: Option<Arc<Journal>>,
 }
 
 /// Why the server could not start.
@@ -69,22 +74,39 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let secret = store::secret(&db, cfg.secret.as_deref())?;
     drop(db);
     let cfg = Arc::new(cfg);
+    let metrics = Arc::new(Metrics::default());
+    let (journal, stored) = if cfg.journal {
+        let retention_ms = cfg.ended_retention_secs * 1000;
+        let (j, stored) = Journal::open(&cfg.db, cfg.fsync, retention_ms, metrics.clone())?;
+        (Some(Arc::new(j)), stored)
+    } else {
+        (None, Vec::new())
+    };
     let env = Arc::new(Env {
         cfg: cfg.clone(),
         auth: Arc::new(Auth::new(secret.as_bytes())),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
+        journal: journal.clone(),
     });
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
-    let registry =
-        Registry::new(env.clone(), arbiters.iter().map(|a| a.handle()).collect()).start();
+    let mut registry = Registry::new(env.clone(), arbiters.iter().map(|a| a.handle()).collect());
+    if !stored.is_empty() {
+        log::info!("recovering {} session(s) from the journal", stored.len());
+    }
+    let registry = Registry::create(move |ctx| {
+        registry.recover(stored, ctx);
+        registry
+    });
     let state = web::Data::new(AppState {
         registry: registry.clone(),
         cfg: cfg.clone(),
         auth: env.auth.clone(),
         metrics: env.metrics.clone(),
+        journal: journal.clone(),
+        http_limits: ratelimit::PerAddress::new(cfg.http_rate, cfg.http_burst),
     });
     let addr = listener.local_addr()?;
     let workers = if cfg.workers == 0 { cores } else { cfg.workers };
@@ -105,6 +127,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         registry,
         task,
         arbiters,
+        journal,
     })
 }
 
@@ -118,6 +141,10 @@ impl Server {
         let _ = self.task.await;
         for a in self.arbiters {
             a.stop();
+        }
+        if let Some(j) = self.journal {
+            // Commit whatever is queued; off the async threads.
+            let _ = actix_web::web::block(move || j.close()).await;
         }
     }
 }

@@ -23,7 +23,77 @@ pub struct Metrics {
     pub slow_consumer_closes: AtomicU64,
     pub heartbeat_closes: AtomicU64,
     errors: Vec<AtomicU64>,
+    pub fanout_us: Histogram,
+    pub commit_us: Histogram,
+    pub commit_batch: Histogram,
+    pub journal_commits: AtomicU64,
+    pub polls: AtomicU64,
 }
+
+/// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
+/// on export).
+pub struct Histogram {
+    bounds: &'static [u64],
+    counts: Vec<AtomicU64>,
+    sum: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [u64]) -> Self {
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, v: u64) {
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum.fetch_add(v, Relaxed);
+        self.count.fetch_add(1, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Relaxed)
+    }
+
+    pub fn sum(&self) -> u64 {
+        self.sum.load(Relaxed)
+    }
+
+    /// Prometheus exposition lines for this histogram.
+    fn render(&self, name: &str, help: &str, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut acc = 0;
+        for (i, b) in self.bounds.iter().enumerate() {
+            acc += self.counts[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {acc}");
+        }
+        acc += self.counts[self.bounds.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {acc}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}\n{name}_count {}",
+            self.sum(),
+            self.count()
+        );
+    }
+}
+
+const MICROS: &[u64] = &[
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+const BATCH: &[u64] = &[
+    1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000,
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -42,6 +112,11 @@ impl Default for Metrics {
             slow_consumer_closes: AtomicU64::new(0),
             heartbeat_closes: AtomicU64::new(0),
             errors: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            fanout_us: Histogram::new(MICROS),
+            commit_us: Histogram::new(MICROS),
+            commit_batch: Histogram::new(BATCH),
+            journal_commits: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
         }
     }
 }
@@ -60,6 +135,12 @@ impl Metrics {
             Role::Display => &self.conn_display,
         };
         c.fetch_add(delta, Relaxed);
+    }
+
+    pub fn journal_commit(&self, took: std::time::Duration, batch: usize) {
+        self.journal_commits.fetch_add(1, Relaxed);
+        self.commit_us.observe(took.as_micros() as u64);
+        self.commit_batch.observe(batch as u64);
     }
 
     pub fn uptime_secs(&self) -> u64 {
@@ -90,7 +171,130 @@ impl Metrics {
             "slowConsumerCloses": self.slow_consumer_closes.load(Relaxed),
             "heartbeatCloses": self.heartbeat_closes.load(Relaxed),
             "errors": errors,
+            "fanout": {"count": self.fanout_us.count(), "sumMicros": self.fanout_us.sum()},
+            "journal": {
+                "commits": self.journal_commits.load(Relaxed),
+                "ops": self.commit_batch.sum(),
+                "commitMicrosSum": self.commit_us.sum(),
+            },
+            "polls": self.polls.load(Relaxed),
             "uptimeSecs": self.uptime_secs(),
         })
+    }
+
+    /// The `/metrics` body, Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let mut gauge = |name: &str, help: &str, kind: &str, lines: &[(&str, i64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in lines {
+                let _ = writeln!(out, "{name}{labels} {v}");
+            }
+        };
+        gauge(
+            "quizcast_connections",
+            "Joined WebSocket connections by role.",
+            "gauge",
+            &[
+                ("{role=\"mc\"}", self.conn_mc.load(Relaxed)),
+                ("{role=\"player\"}", self.conn_player.load(Relaxed)),
+                ("{role=\"display\"}", self.conn_display.load(Relaxed)),
+            ],
+        );
+        gauge(
+            "quizcast_sockets_open",
+            "Open WebSocket connections, joined or not.",
+            "gauge",
+            &[("", self.sockets_open.load(Relaxed))],
+        );
+        gauge(
+            "quizcast_sessions",
+            "Live sessions.",
+            "gauge",
+            &[("", self.sessions.load(Relaxed))],
+        );
+        let c = |a: &AtomicU64| a.load(Relaxed) as i64;
+        gauge(
+            "quizcast_messages_in_total",
+            "Client frames received.",
+            "counter",
+            &[("", c(&self.messages_in))],
+        );
+        gauge(
+            "quizcast_messages_out_total",
+            "Frames queued to clients.",
+            "counter",
+            &[("", c(&self.messages_out))],
+        );
+        gauge(
+            "quizcast_broadcasts_total",
+            "Session events fanned out.",
+            "counter",
+            &[("", c(&self.broadcasts))],
+        );
+        gauge(
+            "quizcast_resumes_total",
+            "Joins that resumed with since.",
+            "counter",
+            &[("", c(&self.resumes))],
+        );
+        gauge(
+            "quizcast_resyncs_total",
+            "Resumes that needed a snapshot.",
+            "counter",
+            &[("", c(&self.resyncs))],
+        );
+        gauge(
+            "quizcast_slow_consumer_closes_total",
+            "Sockets closed 4008 for not keeping up.",
+            "counter",
+            &[("", c(&self.slow_consumer_closes))],
+        );
+        gauge(
+            "quizcast_heartbeat_closes_total",
+            "Sockets closed 4012.",
+            "counter",
+            &[("", c(&self.heartbeat_closes))],
+        );
+        gauge(
+            "quizcast_polls_total",
+            "Long-poll requests.",
+            "counter",
+            &[("", c(&self.polls))],
+        );
+        let errors: Vec<(String, i64)> = ErrorCode::ALL
+            .iter()
+            .zip(&self.errors)
+            .map(|(code, n)| {
+                (
+                    format!("{{code=\"{}\"}}", code.as_str()),
+                    n.load(Relaxed) as i64,
+                )
+            })
+            .collect();
+        let errors: Vec<(&str, i64)> = errors.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        gauge(
+            "quizcast_errors_total",
+            "Errors sent to clients, by code.",
+            "counter",
+            &errors,
+        );
+        self.fanout_us.render(
+            "quizcast_fanout_duration_microseconds",
+            "Time to queue one event for its audience.",
+            &mut out,
+        );
+        self.commit_us.render(
+            "quizcast_journal_commit_duration_microseconds",
+            "Journal transaction time.",
+            &mut out,
+        );
+        self.commit_batch.render(
+            "quizcast_journal_batch_size",
+            "Ops per journal transaction.",
+            &mut out,
+        );
+        out
     }
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     rate: f64,
-    burst: f64,
-    tokens: f64,
+    pub(crate) burst: f64,
+    pub(crate) tokens: f64,
     at: Instant,
 }
 
@@ -37,6 +37,35 @@ impl TokenBucket {
 
     pub fn take(&mut self) -> bool {
         self.take_at(Instant::now())
+    }
+}
+
+/// Token buckets per client address (e.g. for session creation and joins).
+pub struct PerAddress {
+    rate: f64,
+    burst: f64,
+    buckets: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, TokenBucket>>,
+}
+
+impl PerAddress {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        PerAddress {
+            rate,
+            burst,
+            buckets: Default::default(),
+        }
+    }
+
+    /// Takes a token for `addr`; false when it is over its rate.
+    pub fn take(&self, addr: std::net::IpAddr) -> bool {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            // Forget idle addresses rather than grow without bound.
+            map.retain(|_, b| b.tokens < b.burst);
+        }
+        map.entry(addr)
+            .or_insert_with(|| TokenBucket::new(self.rate, self.burst))
+            .take()
     }
 }
 

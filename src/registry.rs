@@ -7,6 +7,7 @@ use crate::game::state::Settings;
 use crate::game::Role;
 use crate::session::messages::Shutdown;
 use crate::session::{Env, Forget, Session};
+use crate::store::journal::{Op, StoredSession};
 use actix::prelude::*;
 use rand::Rng;
 use std::collections::HashMap;
@@ -86,6 +87,20 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Starts an actor for every session read back from the journal.
+    pub fn recover(&mut self, stored: Vec<StoredSession>, ctx: &mut Context<Self>) {
+        for st in stored {
+            let code = st.code.clone();
+            let env = self.env.clone();
+            let me = ctx.address().recipient();
+            let arbiter = self.arbiter();
+            let addr = Session::start_in_arbiter(&arbiter, move |_| Session::recover(st, env, me));
+            self.sessions.insert(code, addr);
+        }
+    }
+}
+
 impl Actor for Registry {
     type Context = Context<Self>;
 
@@ -107,6 +122,21 @@ impl Handler<Create> for Registry {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let mut settings = msg.settings;
         settings.max_players = settings.max_players.clamp(1, self.env.cfg.max_players);
+        if let Some(j) = &self.env.journal {
+            j.send(Op::CreateSession {
+                code: code.clone(),
+                nonce: nonce.clone(),
+                title: msg.title.clone(),
+                settings: settings.clone(),
+                created_ms: crate::protocol::now_ms(),
+            })
+            .map_err(|_| {
+                ApiError::new(
+                    crate::protocol::ErrorCode::Internal,
+                    "could not save; try again",
+                )
+            })?;
+        }
         let env = self.env.clone();
         let me = ctx.address().recipient();
         let (c2, n2) = (code.clone(), nonce.clone());

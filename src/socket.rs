@@ -69,6 +69,12 @@ pub async fn upgrade(
         })));
     }
     let cfg = &app.cfg;
+    if app.metrics.sockets_open.load(Relaxed) >= cfg.max_connections as i64 {
+        app.metrics.error(ErrorCode::RateLimited);
+        return Ok(HttpResponse::ServiceUnavailable().json(json!({
+            "error": {"code": "RATE_LIMITED", "message": "server at its connection limit; retry later"}
+        })));
+    }
     let socket = Socket {
         id: NEXT_CONN.fetch_add(1, Relaxed),
         state: State::AwaitingJoin,

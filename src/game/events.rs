@@ -38,7 +38,7 @@ impl Audience {
 }
 
 /// Why a question was closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CloseReason {
     Timer,
@@ -46,7 +46,7 @@ pub enum CloseReason {
 }
 
 /// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EndReason {
     Mc,
@@ -75,7 +75,7 @@ pub struct MarkingItem {
 }
 
 /// Who sent a chat message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatFrom {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -135,8 +135,11 @@ pub struct MarkingRound {
     completed_sent: bool,
 }
 
-/// A request to change the game, from whichever role is acting.
-#[derive(Debug, Clone, PartialEq)]
+/// A request to change the game, from whichever role is acting. Commands
+/// carry their own time and randomness, so replaying a session's journal of
+/// commands rebuilds exactly the same state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "camelCase")]
 pub enum Command {
     /// A new player joins (id chosen by the caller so tokens can be minted for it).
     AddPlayer {
@@ -1065,6 +1068,15 @@ impl GameState {
     /// A player's own line of the leaderboard.
     pub fn entry_of(&mut self, id: &str) -> Option<Entry> {
         self.standings().get(id).cloned()
+    }
+
+    /// The open question's deadline and opening, when it has a timer.
+    pub fn open_timer(&self) -> Option<(u64, u64)> {
+        let c = self
+            .current
+            .as_ref()
+            .filter(|_| self.phase == Phase::Question)?;
+        c.deadline.map(|d| (d, c.opening))
     }
 
     /// Every answer and award, for results.

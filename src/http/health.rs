@@ -14,3 +14,12 @@ pub async fn stats(app: web::Data<AppState>) -> HttpResponse {
     }
     HttpResponse::Ok().json(app.metrics.stats())
 }
+
+pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    if !app.cfg.public_stats {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(app.metrics.prometheus())
+}

@@ -1,5 +1,6 @@
 //! HTTP routes. Handlers only translate between HTTP and session messages.
 
+mod events;
 mod health;
 mod play;
 mod players;
@@ -59,6 +60,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/api/stats", web::get().to(health::stats))
+    .route("/metrics", web::get().to(health::metrics))
+    .route("/api/sessions/{code}/events", web::get().to(events::poll))
     .route("/ws", web::get().to(crate::socket::upgrade))
     .route("/api/sessions", web::post().to(sessions::create))
     .route("/api/sessions/{code}", web::get().to(sessions::info))
@@ -189,6 +192,22 @@ pub async fn apply(
         cmd,
     })
     .await?
+}
+
+/// Applies the per-address limit on session creation and joins.
+pub fn limit_by_address(req: &HttpRequest, app: &AppState) -> Result<(), ApiError> {
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if app.http_limits.take(ip) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "too many requests from this address; slow down",
+        ))
+    }
 }
 
 /// The session actor for `code`.

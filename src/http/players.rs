@@ -16,10 +16,12 @@ pub struct JoinBody {
 }
 
 pub async fn join(
+    req: HttpRequest,
     app: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
+    super::limit_by_address(&req, &app)?;
     let s = session(&app, &path).await?;
     let (player_id, token) = s
         .send(CreatePlayer {

@@ -31,6 +31,7 @@ pub async fn create(
     app: web::Data<AppState>,
     OptionalJson(body): OptionalJson<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
+    super::limit_by_address(&req, &app)?;
     // Validate first: a bad quiz creates no session.
     let quiz = body.quiz.map(crate::game::quiz::parse).transpose()?;
     let title = body
@@ -58,6 +59,12 @@ pub async fn create(
             .addr
             .send(crate::session::messages::LoadQuizAsOwner { quiz })
             .await??;
+    }
+    if let Some(j) = app.journal.clone() {
+        // The session is durable before anyone learns its code.
+        web::block(move || j.flush())
+            .await
+            .map_err(|_| ApiError::internal())?;
     }
     let base = base_url(&req);
     Ok(HttpResponse::Created().json(json!({

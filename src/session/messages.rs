@@ -106,3 +106,21 @@ pub struct ReadMarking {
 pub struct LoadQuizAsOwner {
     pub quiz: crate::game::quiz::Quiz,
 }
+
+/// A long-poll: events after `since` for the caller's view.
+#[derive(Message)]
+#[rtype(result = "Result<PollReply, ApiError>")]
+pub struct Poll {
+    pub claims: Option<Claims>,
+    pub since: u64,
+    /// Park until an event arrives when there is none yet.
+    pub wait: bool,
+}
+
+/// What a long-poll gets.
+pub enum PollReply {
+    /// A JSON body to send as is.
+    Ready(String),
+    /// Nothing yet: the body arrives on this channel when an event does.
+    Wait(tokio::sync::oneshot::Receiver<String>),
+}

@@ -19,12 +19,13 @@ use crate::protocol::{
     close, error_frame, event_frame, now_ms, reply_frame, ClientMessage, ErrorCode,
 };
 use crate::ratelimit::TokenBucket;
+use crate::store::journal::{Committed, Journal, Op, StoredSession};
 use actix::prelude::*;
 use connections::{Conn, ConnId, Connections};
 use messages::*;
 use ring::Ring;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,21 @@ pub struct Env {
     pub cfg: Arc<Config>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
+    /// None when the journal is turned off (acks are then immediate).
+    pub journal: Option<Arc<Journal>>,
+}
+
+/// Seqs skipped after a restart: events sent but not yet journaled when the
+/// server stopped can never be numbered again.
+pub const SEQ_GAP_ON_RECOVERY: u64 = 100_000;
+
+/// A reply held back until the command it answers is durable.
+enum Pending {
+    Frame(ConnId, bytestring::ByteString),
+    Http(
+        tokio::sync::oneshot::Sender<Result<Outcome, ApiError>>,
+        Outcome,
+    ),
 }
 
 /// Asks the registry to forget an ended session.
@@ -65,6 +81,35 @@ pub struct Session {
     /// The question timer, cancelled when the question closes early.
     timer: Option<SpawnHandle>,
     chat_limits: HashMap<String, TokenBucket>,
+    /// Commands journaled so far.
+    journaled: u64,
+    pending: VecDeque<(u64, Pending)>,
+    journaled_seq: u64,
+    /// Set when rebuilt from the journal: timers are re-armed on start.
+    recovered: bool,
+    ended_ms: Option<u64>,
+    /// Parked long-polls.
+    waiters: Vec<Waiter>,
+}
+
+/// A long-poll waiting for its first event.
+struct Waiter {
+    role: Role,
+    player: Option<PlayerId>,
+    tx: tokio::sync::oneshot::Sender<String>,
+}
+
+/// A long-poll body: `{"seq":M,"events":[...]}` from already-serialized frames.
+fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a bytestring::ByteString>) -> String {
+    let mut body = format!("{{\"seq\":{seq},\"events\":[");
+    for (i, f) in frames.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(f);
+    }
+    body.push_str("]}");
+    body
 }
 
 impl Session {
@@ -89,6 +134,106 @@ impl Session {
             last_activity: Instant::now(),
             timer: None,
             chat_limits: HashMap::new(),
+            journaled: 0,
+            pending: VecDeque::new(),
+            journaled_seq: 0,
+            recovered: false,
+            ended_ms: None,
+            waiters: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a session from its journal by replaying its commands.
+    pub fn recover(stored: StoredSession, env: Arc<Env>, registry: Recipient<Forget>) -> Self {
+        let mut s = Session::new(
+            stored.code.clone(),
+            stored.nonce,
+            stored.title,
+            stored.settings,
+            env,
+            registry,
+        );
+        for cmd in stored.commands {
+            if let Err(e) = s.game.apply(cmd) {
+                log::warn!("session {}: replayed command refused: {e}", stored.code);
+            }
+        }
+        s.journaled = stored.last_n;
+        s.seq = stored.seq + SEQ_GAP_ON_RECOVERY;
+        s.journaled_seq = stored.seq;
+        s.ring = Ring::new(s.env.cfg.ring_events, s.seq);
+        s.recovered = true;
+        s.ended_ms = stored.ended_ms;
+        s
+    }
+
+    /// Writes a command to the journal; returns its number, to wait on.
+    fn journal(&mut self, cmd: &Command, ctx: &mut Context<Self>) -> Result<Option<u64>, ApiError> {
+        let Some(j) = self.env.journal.clone() else {
+            return Ok(None);
+        };
+        if matches!(cmd, Command::Chat { .. }) {
+            return Ok(None);
+        }
+        self.journaled += 1;
+        let op = Op::Command {
+            code: self.game.code.clone(),
+            n: self.journaled,
+            seq: self.seq,
+            cmd: Box::new(cmd.clone()),
+            notify: ctx.address().recipient(),
+        };
+        match j.send(op) {
+            Ok(()) => Ok(Some(self.journaled)),
+            Err(e) => {
+                log::error!("session {}: {e}", self.game.code);
+                Err(ApiError::new(
+                    ErrorCode::Internal,
+                    "could not save; try again",
+                ))
+            }
+        }
+    }
+
+    fn journal_op(&self, op: Op) {
+        if let Some(j) = &self.env.journal {
+            if let Err(e) = j.send(op) {
+                log::error!("session {}: {e}", self.game.code);
+            }
+        }
+    }
+
+    fn journal_seq(&mut self) {
+        if self.seq > self.journaled_seq {
+            self.journaled_seq = self.seq;
+            self.journal_op(Op::Seq {
+                code: self.game.code.clone(),
+                seq: self.seq,
+            });
+        }
+    }
+
+    /// Holds a reply until command `n` is durable (sends it now if `n` is None).
+    fn reply_when_durable(&mut self, n: Option<u64>, conn: ConnId, frame: bytestring::ByteString) {
+        match n {
+            Some(n) => self.pending.push_back((n, Pending::Frame(conn, frame))),
+            None => self.reply(conn, frame),
+        }
+    }
+
+    /// An HTTP reply that resolves once command `n` is durable.
+    fn http_when_durable(
+        &mut self,
+        result: Result<(Outcome, Option<u64>), ApiError>,
+    ) -> ResponseFuture<Result<Outcome, ApiError>> {
+        match result {
+            Ok((outcome, Some(n))) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.pending.push_back((n, Pending::Http(tx, outcome)));
+                Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ApiError::internal())) })
+            }
+            Ok((outcome, None)) => Box::pin(async move { Ok(outcome) }),
+            Err(e) => Box::pin(async move { Err(e) }),
         }
     }
 
@@ -113,10 +258,29 @@ impl Session {
         let m = &self.env.metrics;
         m.broadcasts.fetch_add(1, Relaxed);
         m.messages_out.fetch_add(sent, Relaxed);
+        if !self.waiters.is_empty() {
+            self.wake_polls(&audience, &frame);
+        }
         self.ring.push(self.seq, audience, frame);
         for id in overflow {
             self.env.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
             self.drop_conn(id, close::POLICY, "too slow to keep up", true);
+        }
+    }
+
+    /// Answers every parked long-poll this event is for.
+    fn wake_polls(&mut self, audience: &crate::game::Audience, frame: &bytestring::ByteString) {
+        let seq = self.seq;
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if w.tx.is_closed() {
+                continue;
+            }
+            if audience.includes(w.role, w.player.as_deref()) {
+                let _ = w.tx.send(poll_body(seq, std::iter::once(frame)));
+            } else {
+                self.waiters.push(w);
+            }
         }
     }
 
@@ -304,23 +468,29 @@ impl Session {
             .snapshot(view, conns.online_players(), &|p| conns.is_online(p))
     }
 
-    fn new_player(&mut self, name: String) -> Result<(PlayerId, String), ApiError> {
+    fn new_player(
+        &mut self,
+        name: String,
+        ctx: &mut Context<Self>,
+    ) -> Result<(PlayerId, String, Option<u64>), ApiError> {
         let pid = loop {
             let id = format!("p{}", &uuid::Uuid::new_v4().simple().to_string()[..11]);
             if self.game.player(&id).is_none() {
                 break id;
             }
         };
-        let (_, events) = self.game.apply(Command::AddPlayer {
+        let cmd = Command::AddPlayer {
             player_id: pid.clone(),
             name,
-        })?;
+        };
+        let (_, events) = self.game.apply(cmd.clone())?;
         let token = self
             .env
             .auth
             .issue(self.code(), &self.nonce, Role::Player, Some(&pid));
         self.emit_all(events);
-        Ok((pid, token))
+        let n = self.journal(&cmd, ctx)?;
+        Ok((pid, token, n))
     }
 
     /// Runs a command for a caller, emits its events, and does what its
@@ -331,7 +501,7 @@ impl Session {
         player: Option<&PlayerId>,
         cmd: Command,
         ctx: &mut Context<Self>,
-    ) -> Result<Outcome, ApiError> {
+    ) -> Result<(Outcome, Option<u64>), ApiError> {
         if !cmd.allowed_for(role) {
             return Err(ApiError::forbidden());
         }
@@ -341,9 +511,10 @@ impl Session {
             Command::Leave { .. } => (close::NORMAL, "left the session"),
             _ => (close::FORBIDDEN, "removed by the MC"),
         };
-        let (outcome, events) = self.game.apply(cmd)?;
+        let (outcome, events) = self.game.apply(cmd.clone())?;
         self.last_activity = Instant::now();
         self.emit_all(events);
+        let n = self.journal(&cmd, ctx)?;
         if let Outcome::PlayersGone(gone) = &outcome {
             for p in gone {
                 for id in self.conns.of_player(p) {
@@ -369,7 +540,7 @@ impl Session {
             self.flush_leaderboard();
             self.finish(ctx);
         }
-        Ok(outcome)
+        Ok((outcome, n))
     }
 
     /// Closes the question at its deadline (server time).
@@ -395,8 +566,18 @@ impl Session {
         for id in self.conns.ids() {
             self.drop_conn(id, close::ENDED, "session ended", false);
         }
-        let retention = Duration::from_secs(self.env.cfg.ended_retention_secs);
+        let ended = *self.ended_ms.get_or_insert_with(now_ms);
+        self.journal_seq();
+        self.journal_op(Op::Ended {
+            code: self.game.code.clone(),
+            at_ms: ended,
+        });
+        let keep_until = ended + self.env.cfg.ended_retention_secs * 1000;
+        let retention = Duration::from_millis(keep_until.saturating_sub(now_ms()));
         ctx.run_later(retention, |act, ctx| {
+            act.journal_op(Op::Delete {
+                code: act.game.code.clone(),
+            });
             act.registry.do_send(Forget {
                 code: act.game.code.clone(),
             });
@@ -439,6 +620,35 @@ impl Session {
     }
 }
 
+impl Session {
+    /// After a restart: close a question whose deadline passed while down,
+    /// re-arm the timer of one still running, keep an ended one for its
+    /// retention.
+    fn resume_after_restart(&mut self, ctx: &mut Context<Self>) {
+        if self.game.phase == Phase::Ended {
+            self.finish(ctx);
+            return;
+        }
+        if let Some((deadline, opening)) = self.game.open_timer() {
+            if deadline <= now_ms() {
+                let close = Command::CloseQuestion {
+                    reason: CloseReason::Timer,
+                    opening: Some(opening),
+                };
+                if let Err(e) = self.run(Role::Mc, None, close, ctx) {
+                    log::warn!(
+                        "session {}: closing overdue question: {}",
+                        self.code(),
+                        e.message
+                    );
+                }
+            } else {
+                self.set_timer(deadline, opening, ctx);
+            }
+        }
+    }
+}
+
 impl Actor for Session {
     type Context = Context<Self>;
 
@@ -446,7 +656,11 @@ impl Actor for Session {
         ctx.set_mailbox_capacity(1 << 16);
         self.env.metrics.sessions.fetch_add(1, Relaxed);
         ctx.run_interval(self.env.cfg.heartbeat(), |act, _| act.heartbeat());
+        if self.recovered {
+            self.resume_after_restart(ctx);
+        }
         ctx.run_interval(PRESENCE_INTERVAL, |act, _| {
+            act.journal_seq();
             if act.presence_dirty && act.game.phase != Phase::Ended {
                 act.presence_dirty = false;
                 let online = act.conns.online_players();
@@ -470,7 +684,7 @@ impl Actor for Session {
 impl Handler<Join> for Session {
     type Result = Result<Joined, ApiError>;
 
-    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) -> Self::Result {
         if self.game.phase == Phase::Ended {
             return Err(ApiError::new(
                 ErrorCode::SessionEnded,
@@ -481,7 +695,7 @@ impl Handler<Join> for Session {
         let (role, player) = match (msg.role, &msg.claims, msg.name) {
             (Role::Display, _, _) => (Role::Display, None),
             (Role::Player, None, Some(name)) => {
-                let (pid, t) = self.new_player(name)?;
+                let (pid, t, _) = self.new_player(name, ctx)?;
                 token = Some(t);
                 (Role::Player, Some(pid))
             }
@@ -563,19 +777,21 @@ impl Handler<FromClient> for Session {
         };
         let (role, player) = (conn.role, conn.player.clone());
         let id = msg.id.as_ref();
-        let result: Result<Option<(&str, Value)>, ApiError> = match msg.msg {
+        type Reply<'a> = (Option<(&'a str, Value)>, Option<u64>);
+        let result: Result<Reply, ApiError> = match msg.msg {
             ClientMessage::Resync => {
                 let snap = self.snapshot(&Self::view(role, player.as_ref()));
-                Ok(Some((
-                    "game:state",
-                    json!({ "seq": self.seq, "snapshot": snap }),
-                )))
+                Ok((
+                    Some(("game:state", json!({ "seq": self.seq, "snapshot": snap }))),
+                    None,
+                ))
             }
             ClientMessage::Leave => {
                 let cmd = Command::Leave {
                     player_id: String::new(),
                 };
-                self.run(role, player.as_ref(), cmd, ctx).map(|_| None)
+                self.run(role, player.as_ref(), cmd, ctx)
+                    .map(|(_, n)| (None, n))
             }
             ClientMessage::Answer(a) => {
                 let cmd = Command::SubmitAnswer {
@@ -585,14 +801,20 @@ impl Handler<FromClient> for Session {
                     now_ms: 0,
                 };
                 match self.run(role, player.as_ref(), cmd, ctx) {
-                    Ok(Outcome::Answer {
-                        question_id,
-                        revision,
-                    }) => Ok(Some((
-                        "ack",
-                        json!({"questionId": question_id, "revision": revision}),
-                    ))),
-                    Ok(_) => Ok(None),
+                    Ok((
+                        Outcome::Answer {
+                            question_id,
+                            revision,
+                        },
+                        n,
+                    )) => Ok((
+                        Some((
+                            "ack",
+                            json!({"questionId": question_id, "revision": revision}),
+                        )),
+                        n,
+                    )),
+                    Ok((_, n)) => Ok((None, n)),
                     Err(e) => Err(e),
                 }
             }
@@ -605,7 +827,7 @@ impl Handler<FromClient> for Session {
                     score: m.score,
                 };
                 self.run(role, player.as_ref(), cmd, ctx)
-                    .map(|_| Some(("ack", data)))
+                    .map(|(_, n)| (Some(("ack", data)), n))
             }
             ClientMessage::Chat(c) => {
                 let cmd = Command::Chat {
@@ -616,7 +838,8 @@ impl Handler<FromClient> for Session {
                     },
                     text: c.text,
                 };
-                self.run(role, player.as_ref(), cmd, ctx).map(|_| None)
+                self.run(role, player.as_ref(), cmd, ctx)
+                    .map(|(_, n)| (None, n))
             }
             ClientMessage::Join(_) | ClientMessage::Ping => {
                 // The socket handles these itself; reaching here is a bug.
@@ -625,17 +848,45 @@ impl Handler<FromClient> for Session {
         };
         match result {
             // Replies go only to messages that asked for one (an `id`), and
-            // `game:state` always.
-            Ok(Some((kind, data))) if id.is_some() || kind != "ack" => {
-                self.reply(msg.conn, reply_frame(kind, id, data))
+            // `game:state` always; acks only once the change is durable.
+            Ok((Some((kind, data)), n)) if id.is_some() || kind != "ack" => {
+                self.reply_when_durable(n, msg.conn, reply_frame(kind, id, data))
             }
-            Ok(Some(_)) => {}
-            Ok(None) => {
+            Ok((Some(_), _)) => {}
+            Ok((None, n)) => {
                 if id.is_some() && self.conns.get(msg.conn).is_some() {
-                    self.reply(msg.conn, reply_frame("ack", id, json!({})));
+                    self.reply_when_durable(n, msg.conn, reply_frame("ack", id, json!({})));
                 }
             }
             Err(e) => self.reply_error(msg.conn, id, &e),
+        }
+    }
+}
+
+impl Handler<Committed> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
+        while self.pending.front().is_some_and(|(n, _)| *n <= msg.upto) {
+            let Some((_, p)) = self.pending.pop_front() else {
+                break;
+            };
+            let failed = || ApiError::new(ErrorCode::Internal, "could not save; try again");
+            match p {
+                Pending::Frame(conn, frame) => {
+                    if msg.ok {
+                        self.reply(conn, frame);
+                    } else {
+                        let id: Option<Value> = serde_json::from_str::<Value>(&frame)
+                            .ok()
+                            .and_then(|v| v.get("id").cloned());
+                        self.reply_error(conn, id.as_ref(), &failed());
+                    }
+                }
+                Pending::Http(tx, outcome) => {
+                    let _ = tx.send(if msg.ok { Ok(outcome) } else { Err(failed()) });
+                }
+            }
         }
     }
 }
@@ -649,26 +900,33 @@ impl Handler<Disconnect> for Session {
 }
 
 impl Handler<Apply> for Session {
-    type Result = Result<Outcome, ApiError>;
+    type Result = ResponseFuture<Result<Outcome, ApiError>>;
 
     fn handle(&mut self, msg: Apply, ctx: &mut Context<Self>) -> Self::Result {
-        let (role, player) = self.caller(msg.claims.as_ref())?;
-        if self.game.phase == Phase::Ended {
-            return Err(ApiError::new(
-                ErrorCode::SessionEnded,
-                "the session has ended",
-            ));
-        }
-        self.run(role, player.as_ref(), msg.cmd, ctx)
+        let result = self.caller(msg.claims.as_ref()).and_then(|(role, player)| {
+            if self.game.phase == Phase::Ended {
+                return Err(ApiError::new(
+                    ErrorCode::SessionEnded,
+                    "the session has ended",
+                ));
+            }
+            self.run(role, player.as_ref(), msg.cmd, ctx)
+        });
+        self.http_when_durable(result)
     }
 }
 
 impl Handler<CreatePlayer> for Session {
-    type Result = Result<(PlayerId, String), ApiError>;
+    type Result = ResponseFuture<Result<(PlayerId, String), ApiError>>;
 
-    fn handle(&mut self, msg: CreatePlayer, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CreatePlayer, ctx: &mut Context<Self>) -> Self::Result {
         self.last_activity = Instant::now();
-        self.new_player(msg.name)
+        let (pid, token, n) = match self.new_player(msg.name, ctx) {
+            Ok(x) => x,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let done = self.http_when_durable(Ok((Outcome::Done, n)));
+        Box::pin(async move { done.await.map(|_| (pid, token)) })
     }
 }
 
@@ -700,9 +958,36 @@ impl Handler<Shutdown> for Session {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) {
+        self.journal_seq();
         for id in self.conns.ids() {
             self.drop_conn(id, close::GOING_AWAY, "server going away", false);
         }
+    }
+}
+
+impl Handler<Poll> for Session {
+    type Result = Result<PollReply, ApiError>;
+
+    fn handle(&mut self, msg: Poll, _: &mut Context<Self>) -> Self::Result {
+        let (role, player) = self.caller(msg.claims.as_ref())?;
+        self.env.metrics.polls.fetch_add(1, Relaxed);
+        let held = self
+            .ring
+            .since(msg.since, self.seq, role, player.as_deref());
+        let Some(held) = held else {
+            self.env.metrics.resyncs.fetch_add(1, Relaxed);
+            let snap = self.snapshot(&Self::view(role, player.as_ref()));
+            let body = json!({"seq": self.seq, "resync": true, "snapshot": snap, "events": []});
+            return Ok(PollReply::Ready(body.to_string()));
+        };
+        if !held.is_empty() || !msg.wait || self.game.phase == Phase::Ended {
+            let body = poll_body(self.seq, held.iter().map(|h| &h.frame));
+            return Ok(PollReply::Ready(body));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters.retain(|w| !w.tx.is_closed());
+        self.waiters.push(Waiter { role, player, tx });
+        Ok(PollReply::Wait(rx))
     }
 }
 
@@ -751,10 +1036,11 @@ impl Handler<ReadMarking> for Session {
 }
 
 impl Handler<LoadQuizAsOwner> for Session {
-    type Result = Result<(), ApiError>;
+    type Result = ResponseFuture<Result<(), ApiError>>;
 
     fn handle(&mut self, msg: LoadQuizAsOwner, ctx: &mut Context<Self>) -> Self::Result {
-        self.run(Role::Mc, None, Command::LoadQuiz { quiz: msg.quiz }, ctx)
-            .map(|_| ())
+        let result = self.run(Role::Mc, None, Command::LoadQuiz { quiz: msg.quiz }, ctx);
+        let done = self.http_when_durable(result);
+        Box::pin(async move { done.await.map(|_| ()) })
     }
 }

@@ -1,5 +1,7 @@
-//! The embedded SQLite store. Today it keeps the server's signing secret so
-//! tokens survive a restart; the session journal lives here too.
+//! The embedded SQLite store: the server's signing secret (so tokens survive
+//! a restart) and the session journal.
+
+pub mod journal;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;

@@ -284,3 +284,151 @@ impl Ws {
             .await;
     }
 }
+
+impl TestServer {
+    /// A handle on a server running elsewhere (e.g. a child process).
+    pub fn remote(addr: std::net::SocketAddr) -> Self {
+        TestServer {
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/ws"),
+            server: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+/// The real `quizcast` binary as a child process.
+pub struct Child {
+    pub proc: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Child {
+    pub fn spawn(db: &std::path::Path, extra: &[&str]) -> Child {
+        use std::io::BufRead;
+        let mut proc = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast"))
+            .args(["--addr", "127.0.0.1:0", "--workers", "1"])
+            .arg("--db")
+            .arg(db)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn quizcast");
+        let stdout = proc.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("quizcast listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Child { proc, addr }
+    }
+
+    pub fn api(&self) -> TestServer {
+        TestServer::remote(self.addr)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+
+    /// SIGTERM, then the exit status (within 10 s).
+    pub fn term(&mut self) -> std::process::ExitStatus {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.proc.id().to_string()])
+            .status()
+            .unwrap();
+        for _ in 0..100 {
+            if let Some(s) = self.proc.try_wait().unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.proc.kill();
+        panic!("no exit within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+/// A WebSocket client that joins and then never reads: a tiny receive buffer
+/// so the server cannot hide the backlog in kernel buffers.
+pub fn raw_ws_join(addr: std::net::SocketAddr, join: &Value) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut s: std::net::TcpStream = sock.into();
+    write!(
+        s,
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let payload = json!({"type": "join", "data": join})
+        .to_string()
+        .into_bytes();
+    let mut frame = vec![0x81u8];
+    assert!(payload.len() < 65536);
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    let mask = [1u8, 2, 3, 4];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, c)| c ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+    s
+}
+
+/// Reads a raw socket to its end; returns the close code it carried, if any.
+pub fn read_close_code(s: &mut std::net::TcpStream) -> Option<u16> {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut data = Vec::new();
+    let _ = s.read_to_end(&mut data);
+    let mut i = 0;
+    while i + 2 <= data.len() {
+        let op = data[i] & 0x0f;
+        let mut len = (data[i + 1] & 0x7f) as usize;
+        let mut at = i + 2;
+        if len == 126 {
+            len = u16::from_be_bytes([data[at], data[at + 1]]) as usize;
+            at += 2;
+        } else if len == 127 {
+            len = u64::from_be_bytes(data[at..at + 8].try_into().unwrap()) as usize;
+            at += 8;
+        }
+        if op == 0x8 && len >= 2 && at + 2 <= data.len() {
+            return Some(u16::from_be_bytes([data[at], data[at + 1]]));
+        }
+        i = at + len;
+    }
+    None
+}
