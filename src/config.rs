@@ -70,6 +70,11 @@ pub struct Config {
     /// Burst of session creations and HTTP joins per client address.
     #[arg(long, env = "QUIZCAST_HTTP_BURST", default_value_t = 500.0)]
     pub http_burst: f64,
+    /// Kernel send buffer per connection in bytes (0: the kernel's
+    /// autotuning, up to net.ipv4.tcp_wmem's maximum). A cap bounds what a
+    /// stalled reader can hold in the kernel before its outbox overflows.
+    #[arg(long, env = "QUIZCAST_TCP_SEND_BUFFER", default_value_t = 0)]
+    pub tcp_send_buffer: usize,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,

@@ -109,9 +109,17 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         http_limits: ratelimit::PerAddress::new(cfg.http_rate, cfg.http_burst),
     });
     let addr = listener.local_addr()?;
+    let send_buffer = cfg.tcp_send_buffer;
     let workers = if cfg.workers == 0 { cores } else { cfg.workers };
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .on_connect(move |conn, _| {
+                if send_buffer > 0 {
+                    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
+                    }
+                }
+            })
             .workers(workers)
             .disable_signals()
             .shutdown_timeout(3)

@@ -243,6 +243,7 @@ impl Session {
 
     /// Numbers, serializes (once) and delivers one event to its audience.
     fn emit(&mut self, event: GameEvent) {
+        let started = Instant::now();
         self.seq += 1;
         let frame = event_frame(&self.game.code, self.seq, now_ms(), &event);
         let audience = event.audience();
@@ -256,6 +257,7 @@ impl Session {
             }
         });
         let m = &self.env.metrics;
+        m.fanout_us.observe(started.elapsed().as_micros() as u64);
         m.broadcasts.fetch_add(1, Relaxed);
         m.messages_out.fetch_add(sent, Relaxed);
         if !self.waiters.is_empty() {
