@@ -1,0 +1,180 @@
+//! quizcast-load: drives simulated players against a quizcast server over
+//! the public contract only (HTTP and WebSocket), measuring latency and
+//! checking that every player gets every event meant for it exactly once,
+//! in order. Loopback targets only; every run is bounded in count and time.
+
+mod client;
+mod scenarios;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// Load-test a quizcast server (loopback only).
+#[derive(Parser)]
+#[command(name = "quizcast-load", version, about, long_about = None)]
+struct Cli {
+    /// Server base URL (a loopback address).
+    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    url: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The server's process id, to report its CPU time and memory from /proc.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Spread client sockets over 127.0.0.1 .. 127.0.0.N (more ports).
+    #[arg(long, default_value_t = 4, global = true)]
+    sources: u8,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 256, global = true)]
+    concurrency: usize,
+    /// Give up on any one wait after this many seconds.
+    #[arg(long, default_value_t = 120, global = true)]
+    timeout_secs: u64,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// One session, N players and a display-free audience; the MC opens and
+    /// closes K questions over HTTP. Reports delivery latency (MC request
+    /// sent -> event parsed) on a sample of reading probes, completion time
+    /// (last probe) and, with --server-pid, server CPU per delivery. The other
+    /// players join and then hold their sockets unread.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Players that read and time every event.
+        #[arg(long, default_value_t = 200)]
+        probes: usize,
+        #[arg(long, default_value_t = 5)]
+        questions: usize,
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// S sessions of P players each (all reading), every MC running K
+    /// questions at the same time. Reports deliveries per second and latency.
+    Sessions {
+        #[arg(long, default_value_t = 10)]
+        sessions: usize,
+        #[arg(long, default_value_t = 100)]
+        players: usize,
+        #[arg(long, default_value_t = 5)]
+        questions: usize,
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
+    /// N players answer the same question within a window of W ms. Reports
+    /// ack latency and acks per second (durable acks when the journal is on).
+    Answers {
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        #[arg(long, default_value_t = 1000)]
+        window_ms: u64,
+    },
+    /// N players connect and join as fast as the server accepts. Reports
+    /// joins per second, join latency, and first-tenth vs last-tenth latency
+    /// (a flat per-join cost keeps the ratio near 1).
+    Joins {
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+    },
+    /// N players drop at once while the MC runs G more questions, then all
+    /// resume with `since`. Reports the time until every player caught up and
+    /// counts missed and duplicated events (must be zero).
+    Reconnect {
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        #[arg(long, default_value_t = 3)]
+        gap_questions: usize,
+    },
+    /// Hold N joined connections for T seconds; with --server-pid, the
+    /// server's RSS per connection.
+    Idle {
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        #[arg(long, default_value_t = 10)]
+        hold_secs: u64,
+    },
+}
+
+/// Settings every scenario shares.
+pub struct Common {
+    pub target: client::Target,
+    pub json: bool,
+    pub server_pid: Option<u32>,
+    pub sources: u8,
+    pub concurrency: usize,
+    pub timeout_secs: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let target = match client::Target::parse(&cli.url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("quizcast-load: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    // The hard limit cannot be raised without privileges; take all of it.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let common = Common {
+        target,
+        json: cli.json,
+        server_pid: cli.server_pid,
+        sources: cli.sources,
+        concurrency: cli.concurrency,
+        timeout_secs: cli.timeout_secs.max(1),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quizcast-load: runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let report = rt.block_on(async {
+        match cli.scenario {
+            Scenario::Fanout {
+                players,
+                probes,
+                questions,
+                interval_ms,
+            } => scenarios::fanout(&common, players, probes, questions.max(1), interval_ms).await,
+            Scenario::Sessions {
+                sessions,
+                players,
+                questions,
+                interval_ms,
+            } => {
+                scenarios::sessions(&common, sessions, players, questions.max(1), interval_ms).await
+            }
+            Scenario::Answers { players, window_ms } => {
+                scenarios::answers(&common, players, window_ms).await
+            }
+            Scenario::Joins { players } => scenarios::joins(&common, players).await,
+            Scenario::Reconnect {
+                players,
+                gap_questions,
+            } => scenarios::reconnect(&common, players, gap_questions.max(1)).await,
+            Scenario::Idle { players, hold_secs } => {
+                scenarios::idle(&common, players, hold_secs).await
+            }
+        }
+    });
+    if common.json {
+        println!("{}", report.to_json());
+    } else {
+        report.print_table();
+    }
+    if report.problems.is_clean() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}

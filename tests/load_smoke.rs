@@ -1,0 +1,97 @@
+//! quizcast-load against the real server binary: a small run of every
+//! scenario. Correctness only (no loss, no duplicates, no errors); timings
+//! belong to bench/, never to tests.
+
+mod common;
+
+use common::Child;
+use serde_json::Value;
+
+fn run(child: &Child, args: &[&str]) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"))
+        .arg("--url")
+        .arg(format!("http://{}", child.addr))
+        .arg("--server-pid")
+        .arg(child.proc.id().to_string())
+        .args(["--json", "--timeout-secs", "60"])
+        .args(args)
+        .output()
+        .expect("run quizcast-load");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{args:?} failed: {report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["problems"]["missed"], 0);
+    assert_eq!(report["problems"]["duplicated"], 0);
+    report
+}
+
+#[test]
+fn every_scenario_runs_clean_at_small_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Child::spawn(&dir.path().join("q.db"), &[]);
+
+    let r = run(
+        &child,
+        &[
+            "fanout",
+            "--players",
+            "200",
+            "--probes",
+            "50",
+            "--questions",
+            "3",
+            "--interval-ms",
+            "200",
+        ],
+    );
+    assert_eq!(r["results"]["joined"], 200);
+    assert_eq!(r["results"]["deliveryLatency"]["count"], 50 * 3 * 2);
+    assert!(r["results"]["serverCpuMicrosPerDelivery"].is_number());
+
+    let r = run(
+        &child,
+        &[
+            "sessions",
+            "--sessions",
+            "3",
+            "--players",
+            "40",
+            "--questions",
+            "2",
+            "--interval-ms",
+            "200",
+        ],
+    );
+    assert_eq!(r["results"]["deliveries"], 3 * 40 * 2 * 2);
+
+    let r = run(
+        &child,
+        &["answers", "--players", "200", "--window-ms", "500"],
+    );
+    assert_eq!(r["results"]["acked"], 200);
+
+    let r = run(&child, &["joins", "--players", "200"]);
+    assert_eq!(r["results"]["joined"], 200);
+
+    let r = run(
+        &child,
+        &["reconnect", "--players", "200", "--gap-questions", "2"],
+    );
+    assert_eq!(r["results"]["resumed"], 200);
+
+    let r = run(&child, &["idle", "--players", "200", "--hold-secs", "2"]);
+    assert_eq!(r["results"]["held"], 200);
+    assert!(r["results"]["serverRssKiBPerConnection"].is_number());
+}
+
+#[test]
+fn the_load_tool_refuses_non_loopback_targets() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"))
+        .args(["--url", "http://10.1.2.3:8080", "joins", "--players", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}
