@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# Runs every test of quizcast: Rust unit and integration tests (real
-# sockets). Works on a fresh machine; installs what the tests need.
+# Runs every test of quizcast on a fresh machine, installing what the tests
+# need: the Rust unit and integration tests (real sockets, the real binaries),
+# then the browser tests (Debian's Chromium driven by playwright-core) and the
+# client module's unit tests (node's test runner).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# Chromium from Debian's packages (Playwright's own browser download does not
+# work offline); installed once.
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --no-fail-fast
 else
   cargo test --workspace --all-targets --no-fail-fast
 fi
+
+cargo build --quiet --bin quizcast
+(cd tests/e2e && QUIZCAST_BIN="$PWD/../../target/debug/quizcast" npm test)

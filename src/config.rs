@@ -57,8 +57,9 @@ pub struct Config {
     /// committed; false keeps sessions in memory only (for measuring).
     #[arg(long, env = "QUIZCAST_JOURNAL", default_value_t = true, action = clap::ArgAction::Set)]
     pub journal: bool,
-    /// fsync every journal commit (SQLite synchronous=FULL); false leaves
-    /// flushing to the OS (survives a crashed process, not a power cut).
+    /// fsync every journal commit (SQLite synchronous=FULL); false syncs only
+    /// at WAL checkpoints (synchronous=NORMAL: survives a crashed or killed
+    /// process, not a power cut).
     #[arg(long, env = "QUIZCAST_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
     pub fsync: bool,
     /// Most open WebSocket connections in total.

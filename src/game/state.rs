@@ -1178,6 +1178,7 @@ impl GameState {
                     .map(|p| json!({"playerId": p.id, "name": p.name, "score": p.score, "online": online(&p.id)}))
                     .collect();
                 snap["players"] = Value::Array(list);
+                snap["quiz"] = serde_json::to_value(&self.quiz).unwrap_or(Value::Null);
                 if let Some(q) = self.current_question() {
                     let answers: serde_json::Map<String, Value> = self
                         .answers

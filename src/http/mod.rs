@@ -2,6 +2,7 @@
 
 mod events;
 mod health;
+mod pages;
 mod play;
 mod players;
 mod quiz;
@@ -63,6 +64,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/metrics", web::get().to(health::metrics))
     .route("/api/sessions/{code}/events", web::get().to(events::poll))
     .route("/ws", web::get().to(crate::socket::upgrade))
+    .route("/", web::get().to(pages::player))
+    .route("/join/{code}", web::get().to(pages::player))
+    .route("/mc", web::get().to(pages::mc))
+    .route("/display/{code}", web::get().to(pages::display))
+    .route("/dashboard", web::get().to(pages::dashboard))
+    .route("/static/{file}", web::get().to(pages::asset))
+    .route("/media/{file}", web::get().to(pages::asset))
+    .route("/api/sessions/{code}/qr.svg", web::get().to(pages::qr))
     .route("/api/sessions", web::post().to(sessions::create))
     .route("/api/sessions/{code}", web::get().to(sessions::info))
     .route("/api/sessions/{code}/state", web::get().to(sessions::state))

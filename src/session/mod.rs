@@ -519,6 +519,7 @@ impl Session {
         let n = self.journal(&cmd, ctx)?;
         if let Outcome::PlayersGone(gone) = &outcome {
             for p in gone {
+                self.ring.forget_player(p);
                 for id in self.conns.of_player(p) {
                     self.drop_conn(id, closing_code, closing_reason, false);
                 }

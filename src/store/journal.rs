@@ -113,7 +113,7 @@ impl Journal {
         metrics: Arc<Metrics>,
     ) -> Result<(Journal, Vec<StoredSession>), StoreError> {
         let conn = super::open(path)?;
-        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
         schema(&conn)?;
         let now = crate::protocol::now_ms();
         conn.execute(

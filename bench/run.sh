@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# quizcast benchmark: builds in release mode, then for every scenario and
+# size starts a fresh server (on a fresh temporary database, pinned to core 0)
+# and runs quizcast-load against it (pinned to core 1). Records the server's
+# peak RSS and CPU time per run and writes bench/results/<date>.json, .md and
+# .svg. Loopback only; every run is bounded.
+#
+#   bench/run.sh            # the full suite (1k, 5k, 10k players; idle at the fd limit)
+#   QUICK=1 bench/run.sh    # a small version of the same, in about a minute
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --bins --quiet
+(cd bench/report && cargo build --release --quiet)
+
+DATE=$(date -u +%Y-%m-%d)
+OUT=bench/results
+mkdir -p "$OUT"
+TMP=$(mktemp -d)
+trap 'pkill -P $$ quizcast 2>/dev/null || true; rm -rf "$TMP"' EXIT
+SERVER_CORE=0
+LOAD_CORE=1
+PIN_SERVER="taskset -c $SERVER_CORE"
+PIN_LOAD="taskset -c $LOAD_CORE"
+command -v taskset >/dev/null || { PIN_SERVER=""; PIN_LOAD=""; }
+
+if [ -n "${QUICK:-}" ]; then SIZES="200 500"; IDLE=1000; else SIZES="1000 5000 10000"; IDLE=18000; fi
+
+RUNS="$TMP/runs.jsonl"
+: > "$RUNS"
+
+# run LABEL "SERVER FLAGS" SCENARIO ARGS...
+run() {
+  local label="$1" flags="$2"; shift 2
+  local db="$TMP/q-$RANDOM.db"
+  # shellcheck disable=SC2086
+  $PIN_SERVER target/release/quizcast --addr 127.0.0.1:0 --db "$db" --max-players 20000 \
+      --max-connections 60000 $flags > "$TMP/server.out" 2> "$TMP/server.err" &
+  local pid=$!
+  for _ in $(seq 100); do grep -q listening "$TMP/server.out" 2>/dev/null && break; sleep 0.1; done
+  local addr
+  addr=$(sed -n 's/^quizcast listening on http:\/\///p' "$TMP/server.out")
+  echo "== $* $label" >&2
+  local report status=0
+  report=$($PIN_LOAD target/release/quizcast-load --url "http://$addr" --server-pid "$pid" \
+      --sources 8 --json --timeout-secs 120 "$@") || status=$?
+  local hwm cpu
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+  cpu=$(awk '{print ($14+$15)/100}' "/proc/$pid/stat" | sed 's/)//')
+  kill -TERM "$pid"; wait "$pid" || true
+  echo "$report" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(" ", r["scenario"], json.dumps(r["results"])[:300], "ok" if r["ok"] else "FAILED", file=sys.stderr)'
+  printf '{"label":"%s","serverFlags":"%s","serverPeakRssKiB":%s,"serverCpuSecs":%s,"exit":%s,"report":%s}\n' \
+      "$label" "$flags" "$hwm" "$cpu" "$status" "$report" >> "$RUNS"
+}
+
+for n in $SIZES; do
+  run "" "" fanout --players "$n" --probes 200 --questions 5 --interval-ms 1000
+done
+for n in $SIZES; do
+  run "" "" joins --players "$n"
+done
+for n in $SIZES; do
+  run "journal on" "" answers --players "$n" --window-ms 1000
+done
+ANS=$([ -n "${QUICK:-}" ] && echo 500 || echo 5000)
+run "journal off" "--journal false" answers --players "$ANS" --window-ms 1000
+run "journal on, no fsync" "--fsync false" answers --players "$ANS" --window-ms 1000
+for n in $SIZES; do
+  run "" "" reconnect --players "$n" --gap-questions 3
+done
+for n in $SIZES; do
+  run "" "" sessions --sessions 10 --players $((n / 10)) --questions 5 --interval-ms 1000
+done
+run "" "" idle --players "$IDLE" --hold-secs 10
+
+python3 - "$RUNS" "$OUT/$DATE.json" "$DATE" <<'PY'
+import json, sys, platform, os
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')/2**30)} GiB, {platform.platform()}"
+json.dump({"date": sys.argv[3], "machine": machine, "serverCore": 0, "loadCore": 1,
+           "command": "bench/run.sh" + (" (QUICK=1)" if os.environ.get("QUICK") else ""), "runs": runs},
+          open(sys.argv[2], "w"), indent=1)
+PY
+bench/report/target/release/quizcast-bench-report "$OUT/$DATE.json" "$OUT"
+cp "$OUT/$DATE.md" "$OUT/latest.md"
+cp "$OUT/$DATE.svg" "$OUT/latest.svg"
+echo "wrote $OUT/$DATE.json, $OUT/$DATE.md, $OUT/$DATE.svg" >&2
+failed=$(python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1]))["runs"] if not r["report"]["ok"]))' "$OUT/$DATE.json")
+[ "$failed" = 0 ] || { echo "$failed run(s) reported problems" >&2; exit 1; }

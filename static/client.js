@@ -1,0 +1,424 @@
+// quizcast client module, shared by every page.
+//
+// One connection to a session: WebSocket first, long polling when WebSockets
+// fail; resume with `since` so nothing is missed or shown twice; app-level
+// ping to notice dead connections; reconnect with capped exponential backoff
+// and jitter; honour terminal close codes; queue answers and marks while
+// disconnected and resend them until acknowledged; estimate the server clock.
+//
+// Pure helpers are exported for unit tests (node --test).
+
+/** Close codes after which reconnecting is pointless. */
+export const TERMINAL_CLOSE = new Map([
+  [4000, "protocol error"],
+  [4001, "your session token is no longer valid"],
+  [4003, "you were removed from the quiz"],
+  [4004, "this quiz does not exist"],
+  [4009, "the quiz is full"],
+  [4010, "the quiz has ended"],
+]);
+
+export function shouldReconnect(code) {
+  return !TERMINAL_CLOSE.has(code);
+}
+
+/** Delay before reconnect attempt `attempt` (0-based): fast first retry,
+ * doubling, capped at 30 s, with jitter so a room of phones does not
+ * reconnect in lockstep. Never below 100 ms. */
+export function backoffDelay(attempt, random = Math.random) {
+  const base = 250 * 2 ** Math.min(attempt, 10);
+  const capped = Math.min(30000, base);
+  return Math.max(100, Math.round(capped * (0.5 + random() / 2)));
+}
+
+/** Filters events already seen; returns the new ones and the new last seq. */
+export function takeNew(events, lastSeq) {
+  const fresh = [];
+  let last = lastSeq;
+  for (const e of events) {
+    if (typeof e.seq !== "number") { fresh.push(e); continue; }
+    if (e.seq <= last) continue;
+    last = e.seq;
+    fresh.push(e);
+  }
+  return { fresh, last };
+}
+
+/** Server clock offset from one ping round trip (ms to add to Date.now()). */
+export function clockOffset(sentAt, receivedAt, serverTime) {
+  return serverTime - (sentAt + receivedAt) / 2;
+}
+
+/** Message types that must survive disconnects until acknowledged. */
+const DURABLE = new Set(["answer:submit", "mark:submit"]);
+/** HTTP twins for the polling fallback. */
+const HTTP_SEND = {
+  "answer:submit": "answers",
+  "mark:submit": "marks",
+  "chat:send": "chat",
+};
+
+export class QuizClient {
+  /**
+   * @param {object} o
+   * @param {string} o.base     http(s) origin, e.g. location.origin
+   * @param {string} o.code     session code
+   * @param {string} o.role     "player" | "mc" | "display"
+   * @param {string} [o.token]
+   * @param {(ev: object) => void} [o.onEvent]     every new session event, in order
+   * @param {(snap: object, info: object) => void} [o.onSnapshot]
+   * @param {(state: string, detail?: string) => void} [o.onState]
+   */
+  constructor(o) {
+    this.base = o.base.replace(/\/$/, "");
+    this.code = o.code;
+    this.role = o.role;
+    this.token = o.token || null;
+    this.onEvent = o.onEvent || (() => {});
+    this.onSnapshot = o.onSnapshot || (() => {});
+    this.onState = o.onState || (() => {});
+    this.WebSocket = o.WebSocket || globalThis.WebSocket;
+    this.fetch = o.fetch || ((...a) => globalThis.fetch(...a));
+    this.setTimeout = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
+    this.clearTimeout = o.clearTimeout || ((t) => globalThis.clearTimeout(t));
+    this.random = o.random || Math.random;
+    // Pages may tune these (tests shorten them) with window.QUIZCAST_PING_MS.
+    this.pingEveryMs = o.pingEveryMs || globalThis.QUIZCAST_PING_MS || 5000;
+    this.pongTimeoutMs = o.pongTimeoutMs || Math.min(4000, this.pingEveryMs);
+    this.lastSeq = null;
+    this.offset = 0;
+    this.state = "idle";
+    this.attempt = 0;
+    this.wsFailures = 0;
+    this.mode = "ws";
+    this.ws = null;
+    this.nextId = 1;
+    this.pending = new Map(); // id -> {type, data, resolve, reject, key}
+    this.queue = new Map(); // key -> message waiting for a connection or ack
+    this.stopped = false;
+    this.timers = new Set();
+  }
+
+  setState(s, detail) {
+    if (this.state === s && !detail) return;
+    this.state = s;
+    this.onState(s, detail);
+  }
+
+  later(f, ms) {
+    const t = this.setTimeout(() => { this.timers.delete(t); f(); }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  /** Server time now, in epoch ms. */
+  now() {
+    return Date.now() + this.offset;
+  }
+
+  start() {
+    this.stopped = false;
+    if (!this.WebSocket) return this.startPolling();
+    this.openSocket();
+  }
+
+  stop() {
+    this.stopped = true;
+    for (const t of this.timers) this.clearTimeout(t);
+    this.timers.clear();
+    if (this.ws) { try { this.ws.close(1000); } catch (_) {} }
+    this.ws = null;
+  }
+
+  joinData() {
+    const d = { sessionCode: this.code, role: this.role };
+    if (this.token) d.token = this.token;
+    if (this.lastSeq !== null) d.since = this.lastSeq;
+    return d;
+  }
+
+  openSocket() {
+    if (this.stopped) return;
+    this.setState(this.attempt === 0 && this.lastSeq === null ? "connecting" : "reconnecting");
+    const url = this.base.replace(/^http/, "ws") + "/ws";
+    let ws;
+    try {
+      ws = new this.WebSocket(url);
+    } catch (_) {
+      return this.socketFailed(false);
+    }
+    this.ws = ws;
+    let opened = false;
+    let joined = false;
+    let pongDue = null;
+    let pingTimer = null;
+    const dead = () => {
+      try { ws.close(4999); } catch (_) {}
+      cleanup();
+      this.socketLost(joined);
+    };
+    const ping = () => {
+      if (this.ws !== ws) return;
+      const sentAt = Date.now();
+      this.rawSend({ type: "ping", id: "ping-" + sentAt });
+      pongDue = this.later(dead, this.pongTimeoutMs);
+      pingTimer = this.later(ping, this.pingEveryMs);
+    };
+    const cleanup = () => {
+      if (pongDue) this.clearTimeout(pongDue);
+      if (pingTimer) this.clearTimeout(pingTimer);
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      if (this.ws === ws) this.ws = null;
+    };
+    ws.onopen = () => { opened = true; };
+    ws.onerror = () => {};
+    ws.onclose = (e) => {
+      cleanup();
+      if (!opened) return this.socketFailed(false);
+      if (!shouldReconnect(e.code)) {
+        this.stopped = true;
+        this.setState("closed", TERMINAL_CLOSE.get(e.code));
+        return;
+      }
+      this.socketLost(joined);
+    };
+    ws.onmessage = (m) => {
+      let msg;
+      try { msg = JSON.parse(m.data); } catch (_) { return; }
+      if (msg.type === "connection:established") {
+        this.rawSend({ type: "join", id: "join", data: this.joinData() });
+        return;
+      }
+      if (msg.type === "joined") {
+        joined = true;
+        this.attempt = 0;
+        this.wsFailures = 0;
+        this.mode = "ws";
+        this.handleJoined(msg.data);
+        this.setState("connected");
+        ping();
+        this.flushQueue();
+        return;
+      }
+      if (msg.type === "pong") {
+        if (pongDue) { this.clearTimeout(pongDue); pongDue = null; }
+        const sentAt = Number(String(msg.id || "").replace("ping-", ""));
+        if (sentAt) this.offset = clockOffset(sentAt, Date.now(), msg.data.serverTime);
+        return;
+      }
+      this.handleMessage(msg);
+    };
+  }
+
+  handleJoined(data) {
+    if (data.token && !this.token) this.token = data.token;
+    if (data.playerId) this.playerId = data.playerId;
+    // First join or resync: the snapshot is the whole truth as of data.seq.
+    // A resume: the events in (since, seq] follow, in order; applying them to
+    // what this client already shows brings it up to date, so the snapshot
+    // (newer than those events) is not applied on top.
+    if (this.lastSeq === null || data.resync) {
+      this.lastSeq = data.seq;
+      this.onSnapshot(data.snapshot, { resync: !!data.resync, seq: data.seq, joined: data });
+    }
+  }
+
+  handleMessage(msg) {
+    if (msg.type === "ack" || msg.type === "error" || msg.type === "game:state") {
+      if (msg.type === "game:state") {
+        this.lastSeq = msg.data.seq;
+        this.onSnapshot(msg.data.snapshot, { resync: true, seq: msg.data.seq });
+      }
+      const p = msg.id != null ? this.pending.get(String(msg.id)) : null;
+      if (p) {
+        this.pending.delete(String(msg.id));
+        if (p.key) this.queue.delete(p.key);
+        if (msg.type === "error") p.reject(Object.assign(new Error(msg.data.message), { code: msg.data.code }));
+        else p.resolve(msg.data);
+      }
+      return;
+    }
+    const { fresh, last } = takeNew([msg], this.lastSeq ?? 0);
+    this.lastSeq = last;
+    for (const e of fresh) this.onEvent(e);
+  }
+
+  socketLost(wasJoined) {
+    if (this.stopped) return;
+    if (!wasJoined) this.wsFailures++;
+    this.retry();
+  }
+
+  socketFailed() {
+    if (this.stopped) return;
+    this.wsFailures++;
+    // WebSockets blocked (proxy, captive portal)? Fall back to long polling.
+    if (this.wsFailures >= 2 && this.token) return this.startPolling();
+    this.retry();
+  }
+
+  retry() {
+    const delay = backoffDelay(this.attempt++, this.random);
+    this.setState(this.attempt > 6 ? "offline" : "reconnecting");
+    this.later(() => (this.mode === "ws" ? this.openSocket() : this.poll()), delay);
+  }
+
+  rawSend(obj) {
+    if (this.ws && this.ws.readyState === 1) {
+      this.ws.send(JSON.stringify(obj));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Sends a message; resolves with the ack's data. Answers and marks are
+   * queued while disconnected and resent until acknowledged (the server
+   * treats a repeat as a no-op); `key` makes a newer one replace an older.
+   */
+  send(type, data, key) {
+    return new Promise((resolve, reject) => {
+      const id = "c" + this.nextId++;
+      const entry = { id, type, data, resolve, reject, key: DURABLE.has(type) ? key || type + ":" + id : null };
+      if (entry.key) {
+        const old = this.queue.get(entry.key);
+        if (old) { this.pending.delete(old.id); old.reject(Object.assign(new Error("replaced"), { code: "REPLACED" })); }
+        this.queue.set(entry.key, entry);
+      }
+      this.pending.set(id, entry);
+      this.transmit(entry);
+    });
+  }
+
+  transmit(entry) {
+    if (this.mode === "poll") return this.httpSend(entry);
+    if (!this.rawSend({ type: entry.type, id: entry.id, data: entry.data }) && !entry.key) {
+      this.pending.delete(entry.id);
+      entry.reject(Object.assign(new Error("not connected"), { code: "OFFLINE" }));
+    }
+  }
+
+  flushQueue() {
+    for (const entry of this.queue.values()) this.transmit(entry);
+  }
+
+  async httpSend(entry) {
+    const route = HTTP_SEND[entry.type];
+    if (!route) return;
+    try {
+      const r = await this.fetch(`${this.base}/api/sessions/${this.code}/${route}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
+        body: JSON.stringify(entry.data),
+      });
+      const body = r.status === 204 ? {} : await r.json().catch(() => ({}));
+      if (!this.pending.has(entry.id)) return;
+      if (r.ok) {
+        this.pending.delete(entry.id);
+        if (entry.key) this.queue.delete(entry.key);
+        entry.resolve(body);
+      } else if (r.status < 500 && r.status !== 429) {
+        this.pending.delete(entry.id);
+        if (entry.key) this.queue.delete(entry.key);
+        entry.reject(Object.assign(new Error(body.error?.message || r.statusText), { code: body.error?.code }));
+      }
+    } catch (_) {
+      // Offline: stays queued (if durable) and goes again on the next poll.
+      if (!entry.key) { this.pending.delete(entry.id); entry.reject(Object.assign(new Error("offline"), { code: "OFFLINE" })); }
+    }
+  }
+
+  startPolling() {
+    this.mode = "poll";
+    this.attempt = 0;
+    this.setState("polling");
+    this.poll();
+  }
+
+  async poll() {
+    if (this.stopped) return;
+    const since = this.lastSeq ?? 0;
+    const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+    try {
+      const t0 = Date.now();
+      const r = await this.fetch(`${this.base}/api/sessions/${this.code}/events?since=${since}&wait=${this.lastSeq === null ? 0 : 25}`, { headers });
+      if (r.status === 401 || r.status === 403 || r.status === 404) {
+        this.stopped = true;
+        this.setState("closed", r.status === 404 ? TERMINAL_CLOSE.get(4004) : TERMINAL_CLOSE.get(r.status === 403 ? 4003 : 4001));
+        return;
+      }
+      if (!r.ok) throw new Error("poll " + r.status);
+      const date = Date.parse(r.headers.get("date") || "");
+      if (date && Date.now() - t0 < 1500) this.offset = clockOffset(t0, Date.now(), date);
+      const body = await r.json();
+      this.setState("polling");
+      this.attempt = 0;
+      if (body.resync || this.lastSeq === null) {
+        let snap = body.snapshot;
+        if (!snap) {
+          const s = await this.fetch(`${this.base}/api/sessions/${this.code}/state`, { headers });
+          snap = await s.json();
+        }
+        this.lastSeq = body.seq;
+        this.onSnapshot(snap, { resync: true, seq: body.seq });
+      } else {
+        const { fresh, last } = takeNew(body.events || [], this.lastSeq);
+        this.lastSeq = Math.max(last, body.seq);
+        for (const e of fresh) {
+          this.onEvent(e);
+          if (e.type === "session:ended") { this.stopped = true; this.setState("closed", TERMINAL_CLOSE.get(4010)); return; }
+        }
+      }
+      this.flushQueue();
+      this.later(() => this.poll(), 0);
+    } catch (_) {
+      this.retry();
+    }
+  }
+}
+
+/** Renders text safely: user content never becomes markup. */
+export function text(el, value) {
+  el.textContent = value == null ? "" : String(value);
+  return el;
+}
+
+/** Creates an element with text and attributes (no innerHTML anywhere). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c == null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+/** Calls the HTTP API; throws an Error with `.code` and `.field` on failure. */
+export async function api(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 204) return {};
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const e = new Error(data.error?.message || `${r.status} ${r.statusText}`);
+    e.code = data.error?.code;
+    e.field = data.error?.field;
+    e.status = r.status;
+    throw e;
+  }
+  return data;
+}
+
+/** Seconds left until `deadline` by the server's clock. */
+export function secondsLeft(deadline, client) {
+  if (!deadline) return null;
+  return Math.max(0, Math.ceil((deadline - client.now()) / 1000));
+}
