@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY static ./static
+COPY examples ./examples
 RUN cargo build --release --locked --bin quizcast
 
 # Runtime stage: a slim image with just the binary.

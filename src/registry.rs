@@ -61,15 +61,18 @@ pub struct Lookup {
 pub struct ShutdownAll;
 
 /// See the module docs.
+/// Threads session actors may live on, filled as HTTP workers start.
+pub type Homes = std::sync::Arc<std::sync::Mutex<Vec<ArbiterHandle>>>;
+
 pub struct Registry {
     sessions: HashMap<String, Addr<Session>>,
-    arbiters: Vec<ArbiterHandle>,
+    arbiters: Homes,
     next: usize,
     env: Arc<Env>,
 }
 
 impl Registry {
-    pub fn new(env: Arc<Env>, arbiters: Vec<ArbiterHandle>) -> Self {
+    pub fn new(env: Arc<Env>, arbiters: Homes) -> Self {
         Registry {
             sessions: HashMap::new(),
             arbiters,
@@ -79,11 +82,14 @@ impl Registry {
     }
 
     fn arbiter(&mut self) -> ArbiterHandle {
-        if self.arbiters.is_empty() {
+        let mut homes = self.arbiters.lock().unwrap_or_else(|p| p.into_inner());
+        // A worker that stopped (e.g. restarted after a panic) leaves a dead handle.
+        homes.retain(|h| h.spawn(async {}));
+        if homes.is_empty() {
             return Arbiter::current();
         }
-        self.next = (self.next + 1) % self.arbiters.len();
-        self.arbiters[self.next].clone()
+        self.next = (self.next + 1) % homes.len();
+        homes[self.next].clone()
     }
 }
 
