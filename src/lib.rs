@@ -91,12 +91,13 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let arbiters: Vec<Arbiter> = (0..cfg.session_threads).map(|_| Arbiter::new()).collect();
-    let homes: registry::Homes = Arc::new(std::sync::Mutex::new(
-        arbiters.iter().map(|a| a.handle()).collect(),
-    ));
-    let on_workers = arbiters.is_empty();
-    let mut registry = Registry::new(env.clone(), homes.clone());
+    let threads = if cfg.session_threads == 0 {
+        cores
+    } else {
+        cfg.session_threads
+    };
+    let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
+    let mut registry = Registry::new(env.clone(), arbiters.iter().map(|a| a.handle()).collect());
     if !stored.is_empty() {
         log::info!("recovering {} session(s) from the journal", stored.len());
     }
@@ -115,30 +116,22 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let addr = listener.local_addr()?;
     let send_buffer = cfg.tcp_send_buffer;
     let workers = if cfg.workers == 0 { cores } else { cfg.workers };
-    let server = HttpServer::new(move || {
-        if on_workers {
-            // Runs once on each worker thread as it starts.
-            homes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(Arbiter::current());
-        }
-        App::new().app_data(state.clone()).configure(http::routes)
-    })
-    .on_connect(move |conn, _| {
-        if send_buffer > 0 {
-            if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
-            }
-        }
-    })
-    .workers(workers)
-    .disable_signals()
-    .shutdown_timeout(3)
-    .max_connections(50_000)
-    .backlog(4096)
-    .listen(listener)?
-    .run();
+    let server =
+        HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
+            .on_connect(move |conn, _| {
+                if send_buffer > 0 {
+                    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
+                    }
+                }
+            })
+            .workers(workers)
+            .disable_signals()
+            .shutdown_timeout(3)
+            .max_connections(50_000)
+            .backlog(4096)
+            .listen(listener)?
+            .run();
     let handle = server.handle();
     let task = actix_rt::spawn(server);
     Ok(Server {

@@ -1,17 +1,19 @@
 //! A connection's bounded outbound queue, shared by its session (which
-//! pushes) and its socket (which drains).
+//! pushes) and its socket (which drains it as a stream, [`Frames`]).
 //!
 //! Why not the socket actor's mailbox: a socket whose peer stops reading is
 //! not polled, so its mailbox never drains, and `do_send` would grow it
 //! without bound. Here the session sees the queued bytes, conflates
 //! superseded events, and closes the connection when it still overflows.
-//! At most one [`Wake`] is ever in flight per socket.
+//! Waking the socket is one atomic waker call, no message allocation.
 
-use actix::Message;
 use bytestring::ByteString;
+use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 /// One frame waiting to be written.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,17 +23,12 @@ pub enum OutFrame {
     Close(u16, String),
 }
 
-/// Tells a socket that its outbox has frames.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Wake;
-
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
-    /// Queued; a wake is already on its way.
+    /// Queued; a wake-up was already pending.
     Queued,
-    /// Queued; the caller must send a [`Wake`].
+    /// Queued, and the socket was woken.
     Wake,
     /// No room even after conflation: the caller closes the connection.
     Overflow,
@@ -57,6 +54,7 @@ pub struct Outbox {
     inner: Mutex<Inner>,
     limit: usize,
     last_seen_ms: AtomicU64,
+    waker: AtomicWaker,
 }
 
 impl Outbox {
@@ -65,6 +63,7 @@ impl Outbox {
             inner: Mutex::new(Inner::default()),
             limit,
             last_seen_ms: AtomicU64::new(crate::protocol::now_ms()),
+            waker: AtomicWaker::new(),
         }
     }
 
@@ -92,8 +91,21 @@ impl Outbox {
         }
     }
 
+    /// Wakes the socket when a push asked for it (outside the lock).
+    fn notify(&self, p: Push) -> Push {
+        if p == Push::Wake {
+            self.waker.wake();
+        }
+        p
+    }
+
     /// Queues a text frame; `coalesce` names events a newer one supersedes.
     pub fn push_text(&self, text: ByteString, coalesce: Option<&'static str>) -> Push {
+        let p = self.push_text_locked(text, coalesce);
+        self.notify(p)
+    }
+
+    fn push_text_locked(&self, text: ByteString, coalesce: Option<&'static str>) -> Push {
         let mut inner = self.lock();
         if inner.closed {
             return Push::Closed;
@@ -127,35 +139,41 @@ impl Outbox {
 
     /// Queues a heartbeat ping (not counted against the byte limit).
     pub fn push_ping(&self) -> Push {
-        let mut inner = self.lock();
-        if inner.closed {
-            return Push::Closed;
-        }
-        inner.queue.push_back(Item {
-            frame: OutFrame::Ping,
-            coalesce: None,
-        });
-        Self::wake(&mut inner)
+        let p = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Push::Closed;
+            }
+            inner.queue.push_back(Item {
+                frame: OutFrame::Ping,
+                coalesce: None,
+            });
+            Self::wake(&mut inner)
+        };
+        self.notify(p)
     }
 
     /// Queues a close frame after what is queued; nothing more is accepted.
     /// With `discard`, queued frames are dropped first (the peer is too slow
     /// to ever read them).
     pub fn close(&self, code: u16, reason: &str, discard: bool) -> Push {
-        let mut inner = self.lock();
-        if inner.closed {
-            return Push::Closed;
-        }
-        if discard {
-            inner.queue.clear();
-            inner.bytes = 0;
-        }
-        inner.closed = true;
-        inner.queue.push_back(Item {
-            frame: OutFrame::Close(code, reason.to_string()),
-            coalesce: None,
-        });
-        Self::wake(&mut inner)
+        let p = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Push::Closed;
+            }
+            if discard {
+                inner.queue.clear();
+                inner.bytes = 0;
+            }
+            inner.closed = true;
+            inner.queue.push_back(Item {
+                frame: OutFrame::Close(code, reason.to_string()),
+                coalesce: None,
+            });
+            Self::wake(&mut inner)
+        };
+        self.notify(p)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -170,9 +188,31 @@ impl Outbox {
         inner.queue.drain(..).map(|i| i.frame).collect()
     }
 
+    /// Takes every queued frame, or registers `cx` to be woken by the next push.
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<Vec<OutFrame>> {
+        self.waker.register(cx.waker());
+        let frames = self.drain();
+        if frames.is_empty() {
+            Poll::Pending
+        } else {
+            Poll::Ready(frames)
+        }
+    }
+
     /// Bytes currently queued.
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
+    }
+}
+
+/// The outbox as a stream of batches of frames, for the socket actor.
+pub struct Frames(pub Arc<Outbox>);
+
+impl futures_util::Stream for Frames {
+    type Item = Vec<OutFrame>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_drain(cx).map(Some)
     }
 }
 

@@ -61,18 +61,15 @@ pub struct Lookup {
 pub struct ShutdownAll;
 
 /// See the module docs.
-/// Threads session actors may live on, filled as HTTP workers start.
-pub type Homes = std::sync::Arc<std::sync::Mutex<Vec<ArbiterHandle>>>;
-
 pub struct Registry {
     sessions: HashMap<String, Addr<Session>>,
-    arbiters: Homes,
+    arbiters: Vec<ArbiterHandle>,
     next: usize,
     env: Arc<Env>,
 }
 
 impl Registry {
-    pub fn new(env: Arc<Env>, arbiters: Homes) -> Self {
+    pub fn new(env: Arc<Env>, arbiters: Vec<ArbiterHandle>) -> Self {
         Registry {
             sessions: HashMap::new(),
             arbiters,
@@ -82,14 +79,11 @@ impl Registry {
     }
 
     fn arbiter(&mut self) -> ArbiterHandle {
-        let mut homes = self.arbiters.lock().unwrap_or_else(|p| p.into_inner());
-        // A worker that stopped (e.g. restarted after a panic) leaves a dead handle.
-        homes.retain(|h| h.spawn(async {}));
-        if homes.is_empty() {
+        if self.arbiters.is_empty() {
             return Arbiter::current();
         }
-        self.next = (self.next + 1) % homes.len();
-        homes[self.next].clone()
+        self.next = (self.next + 1) % self.arbiters.len();
+        self.arbiters[self.next].clone()
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::game::Role;
-use crate::outbox::{OutFrame, Outbox, Wake};
+use crate::outbox::{Frames, OutFrame, Outbox};
 use crate::protocol::{
     self, close, error_frame, reply_frame, ClientMessage, ErrorCode, JoinData, ParseError,
 };
@@ -238,7 +238,6 @@ impl Socket {
             since: join.since,
             reply_id: id.clone(),
             outbox: self.outbox.clone(),
-            waker: ctx.address().recipient(),
         };
         let code = join.session_code;
         let fut = async move {
@@ -260,7 +259,6 @@ impl Socket {
                     joined.player
                 );
                 act.state = State::Joined { session };
-                act.drain(ctx);
             }
             Err(e) => {
                 act.state = State::AwaitingJoin;
@@ -270,9 +268,9 @@ impl Socket {
         }));
     }
 
-    /// Writes everything the outbox holds.
-    fn drain(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        for frame in self.outbox.drain() {
+    /// Writes frames taken from the outbox.
+    fn write(&mut self, frames: Vec<OutFrame>, ctx: &mut ws::WebsocketContext<Self>) {
+        for frame in frames {
             match frame {
                 OutFrame::Text(t) => ctx.text(t),
                 OutFrame::Ping => ctx.ping(b""),
@@ -292,6 +290,7 @@ impl Actor for Socket {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.app.metrics.sockets_open.fetch_add(1, Relaxed);
+        ctx.add_stream(Frames(self.outbox.clone()));
         ctx.text(reply_frame(
             "connection:established",
             None,
@@ -314,11 +313,9 @@ impl Actor for Socket {
     }
 }
 
-impl Handler<Wake> for Socket {
-    type Result = ();
-
-    fn handle(&mut self, _: Wake, ctx: &mut Self::Context) {
-        self.drain(ctx);
+impl StreamHandler<Vec<OutFrame>> for Socket {
+    fn handle(&mut self, frames: Vec<OutFrame>, ctx: &mut Self::Context) {
+        self.write(frames, ctx);
     }
 }
 

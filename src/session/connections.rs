@@ -2,8 +2,7 @@
 //! MC or one player touches only those connections, never all of them.
 
 use crate::game::{Audience, PlayerId, Role};
-use crate::outbox::{Outbox, Push, Wake};
-use actix::Recipient;
+use crate::outbox::{Outbox, Push};
 use bytestring::ByteString;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,29 +15,20 @@ pub struct Conn {
     pub role: Role,
     pub player: Option<PlayerId>,
     pub outbox: Arc<Outbox>,
-    pub waker: Recipient<Wake>,
 }
 
 impl Conn {
     /// Queues a frame and wakes the socket when needed.
     pub fn send(&self, frame: ByteString, coalesce: Option<&'static str>) -> Push {
-        let p = self.outbox.push_text(frame, coalesce);
-        if p == Push::Wake {
-            self.waker.do_send(Wake);
-        }
-        p
+        self.outbox.push_text(frame, coalesce)
     }
 
     pub fn ping(&self) {
-        if self.outbox.push_ping() == Push::Wake {
-            self.waker.do_send(Wake);
-        }
+        self.outbox.push_ping();
     }
 
     pub fn close(&self, code: u16, reason: &str, discard: bool) {
-        if self.outbox.close(code, reason, discard) == Push::Wake {
-            self.waker.do_send(Wake);
-        }
+        self.outbox.close(code, reason, discard);
     }
 }
 

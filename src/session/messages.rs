@@ -4,9 +4,9 @@ use super::connections::ConnId;
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::game::{Command, Outcome, PlayerId, Role};
-use crate::outbox::{Outbox, Wake};
+use crate::outbox::Outbox;
 use crate::protocol::ClientMessage;
-use actix::{Message, Recipient};
+use actix::Message;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -23,7 +23,6 @@ pub struct Join {
     pub since: Option<u64>,
     pub reply_id: Option<Value>,
     pub outbox: Arc<Outbox>,
-    pub waker: Recipient<Wake>,
 }
 
 /// Who a socket turned out to be.

@@ -719,7 +719,6 @@ impl Handler<Join> for Session {
             role,
             player: player.clone(),
             outbox: msg.outbox,
-            waker: msg.waker,
         };
         let first = self.conns.insert(msg.conn, conn);
         self.env.metrics.joined(role, 1);
