@@ -228,4 +228,11 @@ test("the join page explains a wrong code and a taken name", async () => {
   await p.fill("#code", code);
   await p.click("#join-btn");
   await see(p, "#join-error", "already has that name");
+  // Joined, then a reload: back in at once with the saved token.
+  await p.fill("#name", "Zoe");
+  await p.click("#join-btn");
+  await see(p, "#stage", "You're in, Zoe");
+  await p.reload();
+  await see(p, "#stage", "You're in, Zoe");
+  assert.equal(await p.isVisible("#join"), false);
 });
