@@ -1,9 +1,9 @@
 //! `/api/sessions/{code}/players`: join, remove, reset.
 
-use super::{required_claims, session};
+use super::{apply, session};
 use crate::error::ApiError;
 use crate::game::Command;
-use crate::session::messages::{Apply, CreatePlayer};
+use crate::session::messages::CreatePlayer;
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -37,13 +37,7 @@ pub async fn remove(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (code, player_id) = path.into_inner();
-    let claims = required_claims(&req, &app, &code)?;
-    let s = session(&app, &code).await?;
-    s.send(Apply {
-        claims: Some(claims),
-        cmd: Command::RemovePlayer { player_id },
-    })
-    .await??;
+    apply(&req, &app, &code, Command::RemovePlayer { player_id }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -52,12 +46,6 @@ pub async fn reset(
     app: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = required_claims(&req, &app, &path)?;
-    let s = session(&app, &path).await?;
-    s.send(Apply {
-        claims: Some(claims),
-        cmd: Command::ResetPlayers,
-    })
-    .await??;
+    apply(&req, &app, &path, Command::ResetPlayers).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,12 +1,12 @@
 //! `/api/sessions`: create, read, state, end.
 
-use super::{claims, required_claims, session, OptionalJson};
+use super::{apply, claims, session, OptionalJson};
 use crate::error::ApiError;
 use crate::game::events::EndReason;
 use crate::game::state::Settings;
 use crate::game::Command;
 use crate::registry::Create;
-use crate::session::messages::{Apply, ReadInfo, ReadState};
+use crate::session::messages::{ReadInfo, ReadState};
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -99,14 +99,9 @@ pub async fn end(
     app: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = required_claims(&req, &app, &path)?;
-    let s = session(&app, &path).await?;
-    s.send(Apply {
-        claims: Some(claims),
-        cmd: Command::End {
-            reason: EndReason::Mc,
-        },
-    })
-    .await??;
+    let cmd = Command::End {
+        reason: EndReason::Mc,
+    };
+    apply(&req, &app, &path, cmd).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -234,6 +234,37 @@ async fn probe(
     (lat, tr, arrival)
 }
 
+/// What every scenario starts with: its clock and CPU baseline, the target,
+/// the source addresses.
+struct Setup {
+    started: (Instant, Duration),
+    t: Target,
+    src: Arc<Sources>,
+}
+
+impl Setup {
+    fn new(c: &Common) -> Setup {
+        Setup {
+            started: (Instant::now(), stats::self_cpu()),
+            t: c.target.clone(),
+            src: Arc::new(Sources::new(c.sources)),
+        }
+    }
+
+    /// A fresh session with `k` questions; a failed report if it cannot be made.
+    async fn session(
+        &self,
+        c: &Common,
+        scenario: &'static str,
+        k: usize,
+        players: usize,
+    ) -> Result<(String, String), Report> {
+        client::create_session(&self.t, k, players.max(1))
+            .await
+            .map_err(|e| fail(c, scenario, json!({}), e, self.started))
+    }
+}
+
 fn server_cpu(c: &Common) -> Option<Duration> {
     c.server_pid.and_then(stats::cpu_time)
 }
@@ -255,13 +286,12 @@ pub async fn fanout(
     k: usize,
     interval_ms: u64,
 ) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
     let mut problems = Problems::default();
-    let (code, mc) = match client::create_session(&t, k, players.max(1)).await {
+    let (code, mc) = match setup.session(c, "fanout", k, players).await {
         Ok(x) => x,
-        Err(e) => return fail(c, "fanout", json!({}), e, started),
+        Err(r) => return r,
     };
     let (joined, p, join_lat) = join_players(c, &t, &src, &code, players, "fan").await;
     problems.merge(p);
@@ -339,9 +369,8 @@ pub async fn sessions(
     k: usize,
     interval_ms: u64,
 ) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
     let mut problems = Problems::default();
     let mut setups = Vec::new();
     for s in 0..sessions {
@@ -411,13 +440,12 @@ pub async fn sessions(
 }
 
 pub async fn answers(c: &Common, players: usize, window_ms: u64) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
     let mut problems = Problems::default();
-    let (code, mc) = match client::create_session(&t, 1, players.max(1)).await {
+    let (code, mc) = match setup.session(c, "answers", 1, players).await {
         Ok(x) => x,
-        Err(e) => return fail(c, "answers", json!({}), e, started),
+        Err(r) => return r,
     };
     let (joined, p, _) = join_players(c, &t, &src, &code, players, "ans").await;
     problems.merge(p);
@@ -496,12 +524,11 @@ pub async fn answers(c: &Common, players: usize, window_ms: u64) -> Report {
 }
 
 pub async fn joins(c: &Common, players: usize) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
-    let (code, _) = match client::create_session(&t, 1, players.max(1)).await {
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
+    let (code, _) = match setup.session(c, "joins", 1, players).await {
         Ok(x) => x,
-        Err(e) => return fail(c, "joins", json!({}), e, started),
+        Err(r) => return r,
     };
     let sem = Arc::new(Semaphore::new(c.concurrency.max(1)));
     let order = Arc::new(AtomicU64::new(0));
@@ -591,14 +618,13 @@ pub async fn joins(c: &Common, players: usize) -> Report {
 }
 
 pub async fn reconnect(c: &Common, players: usize, gap: usize) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
     let k = gap + 1;
     let mut problems = Problems::default();
-    let (code, mc) = match client::create_session(&t, k, players.max(1)).await {
+    let (code, mc) = match setup.session(c, "reconnect", k, players).await {
         Ok(x) => x,
-        Err(e) => return fail(c, "reconnect", json!({}), e, started),
+        Err(r) => return r,
     };
     let (joined, p, _) = join_players(c, &t, &src, &code, players, "rc").await;
     problems.merge(p);
@@ -712,12 +738,11 @@ pub async fn reconnect(c: &Common, players: usize, gap: usize) -> Report {
 }
 
 pub async fn idle(c: &Common, players: usize, hold_secs: u64) -> Report {
-    let started = (Instant::now(), stats::self_cpu());
-    let t = c.target.clone();
-    let src = Arc::new(Sources::new(c.sources));
-    let (code, _) = match client::create_session(&t, 1, players.max(1)).await {
+    let setup = Setup::new(c);
+    let (started, t, src) = (setup.started, setup.t.clone(), setup.src.clone());
+    let (code, _) = match setup.session(c, "idle", 1, players).await {
         Ok(x) => x,
-        Err(e) => return fail(c, "idle", json!({}), e, started),
+        Err(r) => return r,
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss0 = c.server_pid.and_then(stats::rss_kib);
