@@ -58,6 +58,8 @@ fn every_scenario_runs_clean_at_small_scale() {
             "3",
             "--players",
             "40",
+            "--probes",
+            "10",
             "--questions",
             "2",
             "--interval-ms",
@@ -65,6 +67,7 @@ fn every_scenario_runs_clean_at_small_scale() {
         ],
     );
     assert_eq!(r["results"]["deliveries"], 3 * 40 * 2 * 2);
+    assert_eq!(r["results"]["probes"], 3 * 10);
 
     let r = run(
         &child,

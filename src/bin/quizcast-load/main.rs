@@ -11,7 +11,13 @@ use clap::{Parser, Subcommand};
 
 /// Load-test a quizcast server (loopback only).
 #[derive(Parser)]
-#[command(name = "quizcast-load", version, about, long_about = None)]
+#[command(
+    name = "quizcast-load",
+    version,
+    about = "Load-tests a quizcast server over its public HTTP and WebSocket contract, checking that every \
+             player gets every event once and in order (exit status 1 otherwise). Loopback targets only.",
+    long_about = None
+)]
 struct Cli {
     /// Server base URL (a loopback address).
     #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
@@ -37,39 +43,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
-    /// One session, N players and a display-free audience; the MC opens and
-    /// closes K questions over HTTP. Reports delivery latency (MC request
+    /// One session of N players; the MC opens and closes K questions over
+    /// HTTP. Reports delivery latency (MC request
     /// sent -> event parsed) on a sample of reading probes, completion time
     /// (last probe) and, with --server-pid, server CPU per delivery. The other
     /// players join and then hold their sockets unread.
     Fanout {
+        /// Players in the session.
         #[arg(long, default_value_t = 1000)]
         players: usize,
         /// Players that read and time every event.
         #[arg(long, default_value_t = 200)]
         probes: usize,
+        /// Questions the MC opens and closes.
         #[arg(long, default_value_t = 5)]
         questions: usize,
+        /// Time from one question's opening to the next's.
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
     },
-    /// S sessions of P players each (all reading), every MC running K
-    /// questions at the same time. Reports deliveries per second and latency.
+    /// S sessions of P players each, every MC running K questions at the same
+    /// time. Reports deliveries per second (all players) and latency on the
+    /// probes of each session; the other players hold their sockets unread.
     Sessions {
+        /// Sessions running at once.
         #[arg(long, default_value_t = 10)]
         sessions: usize,
+        /// Players in each session.
         #[arg(long, default_value_t = 100)]
         players: usize,
+        /// Players per session that read and time every event.
+        #[arg(long, default_value_t = 50)]
+        probes: usize,
+        /// Questions each MC opens and closes.
         #[arg(long, default_value_t = 5)]
         questions: usize,
+        /// Time from one question's opening to the next's.
         #[arg(long, default_value_t = 1000)]
         interval_ms: u64,
     },
     /// N players answer the same question within a window of W ms. Reports
     /// ack latency and acks per second (durable acks when the journal is on).
     Answers {
+        /// Players, each answering once.
         #[arg(long, default_value_t = 1000)]
         players: usize,
+        /// The answers are spread at random over this window.
         #[arg(long, default_value_t = 1000)]
         window_ms: u64,
     },
@@ -77,6 +96,7 @@ enum Scenario {
     /// joins per second, join latency, and first-tenth vs last-tenth latency
     /// (a flat per-join cost keeps the ratio near 1).
     Joins {
+        /// Players to connect and join (--concurrency at a time).
         #[arg(long, default_value_t = 1000)]
         players: usize,
     },
@@ -84,16 +104,20 @@ enum Scenario {
     /// resume with `since`. Reports the time until every player caught up and
     /// counts missed and duplicated events (must be zero).
     Reconnect {
+        /// Players that drop and resume.
         #[arg(long, default_value_t = 1000)]
         players: usize,
+        /// Questions the MC runs while they are away.
         #[arg(long, default_value_t = 3)]
         gap_questions: usize,
     },
     /// Hold N joined connections for T seconds; with --server-pid, the
     /// server's RSS per connection.
     Idle {
+        /// Connections to hold (one process holds at most its open-file limit).
         #[arg(long, default_value_t = 1000)]
         players: usize,
+        /// How long to hold them.
         #[arg(long, default_value_t = 10)]
         hold_secs: u64,
     },
@@ -149,10 +173,19 @@ fn main() -> std::process::ExitCode {
             Scenario::Sessions {
                 sessions,
                 players,
+                probes,
                 questions,
                 interval_ms,
             } => {
-                scenarios::sessions(&common, sessions, players, questions.max(1), interval_ms).await
+                scenarios::sessions(
+                    &common,
+                    sessions,
+                    players,
+                    probes,
+                    questions.max(1),
+                    interval_ms,
+                )
+                .await
             }
             Scenario::Answers { players, window_ms } => {
                 scenarios::answers(&common, players, window_ms).await
