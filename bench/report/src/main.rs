@@ -67,9 +67,19 @@ fn markdown(run: &Value) -> String {
 
 fn chart(run: &Value, path: &std::path::Path) {
     // Fan-out delivery latency percentiles against players.
+    // Pinned runs (server on one core) make the lines; other settings
+    // (e.g. unpinned) are drawn as separate p99 markers.
     let mut points: Vec<(f64, f64, f64, f64)> = Vec::new();
+    let mut others: Vec<(f64, f64, String)> = Vec::new();
     for r in run["runs"].as_array().into_iter().flatten() {
         let rep = &r["report"];
+        let label = r["label"].as_str().unwrap_or("");
+        if rep["scenario"] == "fanout" && !label.is_empty() {
+            if let (Some(n), Some(p99)) = (rep["params"]["players"].as_f64(), rep["results"]["deliveryLatency"]["p99"].as_f64()) {
+                others.push((n, p99, label.to_string()));
+            }
+            continue;
+        }
         if rep["scenario"] == "fanout" {
             let l = &rep["results"]["deliveryLatency"];
             if let (Some(n), Some(a), Some(b), Some(c)) = (rep["params"]["players"].as_f64(), l["p50"].as_f64(), l["p90"].as_f64(), l["p99"].as_f64()) {
@@ -81,7 +91,7 @@ fn chart(run: &Value, path: &std::path::Path) {
     let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
     let _ = root.fill(&WHITE);
     let max_x = points.iter().map(|p| p.0).fold(1000.0, f64::max) * 1.05;
-    let max_y = points.iter().map(|p| p.3).fold(10.0, f64::max) * 1.15;
+    let max_y = points.iter().map(|p| p.3).chain(others.iter().map(|o| o.1)).fold(10.0, f64::max) * 1.15;
     let mut chart = match ChartBuilder::on(&root)
         .caption("quizcast fan-out: delivery latency vs players", ("sans-serif", 22))
         .margin(16)
@@ -105,6 +115,17 @@ fn chart(run: &Value, path: &std::path::Path) {
         }
         let _ = chart.draw_series(data.iter().map(|p| Circle::new(*p, 4, color.filled())));
     }
-    let _ = chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw();
+    for (n, p99, label) in others {
+        let name = format!("p99, {label}");
+        if let Ok(s) = chart.draw_series(std::iter::once(TriangleMarker::new((n, p99), 8, MAGENTA.filled()))) {
+            s.label(name).legend(|(x, y)| TriangleMarker::new((x + 9, y), 6, MAGENTA.filled()));
+        }
+    }
+    let _ = chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw();
     let _ = root.present();
 }
