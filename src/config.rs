@@ -76,6 +76,10 @@ pub struct Config {
     /// Burst of session creations and HTTP joins per client address.
     #[arg(long, env = "QUIZCAST_HTTP_BURST", default_value_t = 500.0)]
     pub http_burst: f64,
+    /// A player on the long-poll fallback counts as online this many seconds
+    /// after their last poll (and while one is waiting).
+    #[arg(long, env = "QUIZCAST_POLL_PRESENCE_SECS", default_value_t = 10)]
+    pub poll_presence_secs: u64,
     /// Kernel send buffer per connection in bytes (0: the kernel's
     /// autotuning, up to net.ipv4.tcp_wmem's maximum). A cap bounds what a
     /// stalled reader can hold in the kernel before its outbox overflows.

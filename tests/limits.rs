@@ -266,3 +266,33 @@ async fn durable_answers_survive_an_in_process_restart_on_the_same_database() {
         .await;
     assert_eq!(me["me"]["answers"]["q1"], "Paris");
 }
+
+#[actix_rt::test]
+async fn a_player_on_the_long_poll_fallback_counts_as_online_while_polling() {
+    let srv = TestServer::with(|c| c.poll_presence_secs = 1).await;
+    let (code, mc) = srv.create_session(json!({})).await;
+    let (mut mc_ws, _) = srv
+        .ws_join(json!({"sessionCode": code, "role": "mc", "token": mc}))
+        .await;
+    let (pid, token) = srv.join_http(&code, "Poller").await;
+    let (s, _) = srv
+        .get(
+            &format!("/api/sessions/{code}/events?since=0&wait=0"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let on = mc_ws.expect("presence:changed").await;
+    assert_eq!(on["data"], json!({"playerId": pid, "online": true}));
+    let (_, info) = srv.get(&format!("/api/sessions/{code}"), None).await;
+    assert_eq!(info["online"], 1);
+    let (_, state) = srv
+        .get(&format!("/api/sessions/{code}/state"), Some(&mc))
+        .await;
+    assert_eq!(state["players"][0]["online"], true);
+    // No more polls: offline after the grace period.
+    let off = mc_ws.expect("presence:changed").await;
+    assert_eq!(off["data"], json!({"playerId": pid, "online": false}));
+    let (_, info) = srv.get(&format!("/api/sessions/{code}"), None).await;
+    assert_eq!(info["online"], 0);
+}

@@ -90,6 +90,8 @@ pub struct Session {
     ended_ms: Option<u64>,
     /// Parked long-polls.
     waiters: Vec<Waiter>,
+    /// Players present through long polling, with their last poll.
+    pollers: HashMap<PlayerId, Instant>,
 }
 
 /// A long-poll waiting for its first event.
@@ -140,6 +142,7 @@ impl Session {
             recovered: false,
             ended_ms: None,
             waiters: Vec::new(),
+            pollers: HashMap::new(),
         }
     }
 
@@ -414,8 +417,60 @@ impl Session {
             self.env.metrics.joined(conn.role, -1);
             if last {
                 if let Some(p) = conn.player {
-                    self.presence_left(p);
+                    if !self.pollers.contains_key(&p) {
+                        self.presence_left(p);
+                    }
                 }
+            }
+        }
+    }
+
+    /// Players online by socket or by long polling.
+    fn online_count(&self) -> usize {
+        self.conns.online_players()
+            + self
+                .pollers
+                .keys()
+                .filter(|p| !self.conns.is_online(p))
+                .count()
+    }
+
+    fn is_online(&self, p: &str) -> bool {
+        self.conns.is_online(p) || self.pollers.contains_key(p)
+    }
+
+    /// A player's long poll: they count as online while polling.
+    fn poll_seen(&mut self, player: &str) {
+        let was = self.is_online(player);
+        self.pollers.insert(player.to_string(), Instant::now());
+        if !was {
+            self.presence_dirty = true;
+            self.emit(GameEvent::PresenceChanged {
+                player_id: player.to_string(),
+                online: true,
+            });
+        }
+    }
+
+    /// Polling players that stopped polling go offline.
+    fn sweep_pollers(&mut self) {
+        let grace = Duration::from_secs(self.env.cfg.poll_presence_secs.max(1));
+        let parked: std::collections::HashSet<&str> = self
+            .waiters
+            .iter()
+            .filter(|w| !w.tx.is_closed())
+            .filter_map(|w| w.player.as_deref())
+            .collect();
+        let gone: Vec<PlayerId> = self
+            .pollers
+            .iter()
+            .filter(|(p, at)| at.elapsed() > grace && !parked.contains(p.as_str()))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in gone {
+            self.pollers.remove(&p);
+            if !self.conns.is_online(&p) {
+                self.presence_left(p);
             }
         }
     }
@@ -465,9 +520,11 @@ impl Session {
     }
 
     fn snapshot(&mut self, view: &View) -> Value {
-        let conns = &self.conns;
-        self.game
-            .snapshot(view, conns.online_players(), &|p| conns.is_online(p))
+        let online = self.online_count();
+        let (conns, pollers) = (&self.conns, &self.pollers);
+        self.game.snapshot(view, online, &|p| {
+            conns.is_online(p) || pollers.contains_key(p)
+        })
     }
 
     fn new_player(
@@ -520,6 +577,7 @@ impl Session {
         if let Outcome::PlayersGone(gone) = &outcome {
             for p in gone {
                 self.ring.forget_player(p);
+                self.pollers.remove(p);
                 for id in self.conns.of_player(p) {
                     self.drop_conn(id, closing_code, closing_reason, false);
                 }
@@ -664,9 +722,10 @@ impl Actor for Session {
         }
         ctx.run_interval(PRESENCE_INTERVAL, |act, _| {
             act.journal_seq();
+            act.sweep_pollers();
             if act.presence_dirty && act.game.phase != Phase::Ended {
                 act.presence_dirty = false;
-                let online = act.conns.online_players();
+                let online = act.online_count();
                 let total = act.game.total_players();
                 act.emit(GameEvent::PresenceCount {
                     online,
@@ -723,7 +782,10 @@ impl Handler<Join> for Session {
         let first = self.conns.insert(msg.conn, conn);
         self.env.metrics.joined(role, 1);
         if first {
-            if let Some(p) = &player {
+            if let Some(p) = player
+                .as_ref()
+                .filter(|p| !self.pollers.contains_key(p.as_str()))
+            {
                 self.presence_dirty = true;
                 self.emit(GameEvent::PresenceChanged {
                     player_id: p.clone(),
@@ -951,7 +1013,7 @@ impl Handler<ReadInfo> for Session {
             "title": self.game.title,
             "phase": self.game.phase,
             "totalPlayers": self.game.total_players(),
-            "online": self.conns.online_players(),
+            "online": self.online_count(),
         }))
     }
 }
@@ -973,6 +1035,11 @@ impl Handler<Poll> for Session {
     fn handle(&mut self, msg: Poll, _: &mut Context<Self>) -> Self::Result {
         let (role, player) = self.caller(msg.claims.as_ref())?;
         self.env.metrics.polls.fetch_add(1, Relaxed);
+        if let Some(p) = &player {
+            if self.game.phase != Phase::Ended {
+                self.poll_seen(p);
+            }
+        }
         let held = self
             .ring
             .since(msg.since, self.seq, role, player.as_deref());

@@ -118,6 +118,9 @@ test("a whole quiz night in the browser", async () => {
   await joinAs(cy, code, XSS);
   await joinAs(dee, code, "Dee");
   await see(dee, "#conn", "fallback");
+  // The MC sees every player online, the polling one too.
+  await mc.waitForFunction(() => [...document.querySelectorAll("#players tr")]
+    .filter((tr) => tr.textContent.includes("●")).length === 4, null, { timeout: 10000 });
 
   // Names with markup are text everywhere.
   await see(mc, "#players", XSS);
