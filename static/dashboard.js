@@ -48,7 +48,8 @@ async function poll() {
       const arr = data[s.id];
       arr.push(v); if (arr.length > KEEP) arr.shift();
       const max = Math.max(1, ...arr);
-      s.path.setAttribute("points", arr.map((y, i) => `${i + KEEP - arr.length},${100 - (y / max) * 95}`).join(" "));
+      // Zero sits just above the bottom edge so a flat line stays visible.
+      s.path.setAttribute("points", arr.map((y, i) => `${i + KEEP - arr.length},${96 - (y / max) * 90}`).join(" "));
       text(s.value, Number.isInteger(v) ? String(v) : v.toFixed(1));
     }
     prev = { st, at: now };

@@ -213,7 +213,18 @@ test("the dashboard charts live stats", async () => {
   const p = await page();
   await p.goto(`${base}/dashboard`);
   await see(p, "#status", "Up ");
-  await p.waitForFunction(() => document.querySelectorAll("polyline[points]").length >= 2, null, { timeout: 10000 });
+  // Some live traffic: a display watching players join.
+  const { code } = await (await fetch(`${base}/api/sessions`, { method: "POST" })).json();
+  const d = await page();
+  await d.goto(`${base}/display/${code}`);
+  await see(d, "#code", code);
+  for (let i = 0; i < 5; i++) {
+    await fetch(`${base}/api/sessions/${code}/players`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: `Dash ${i}` }) });
+    await new Promise((r) => setTimeout(r, 700));
+  }
+  await p.waitForFunction(() => Number(document.getElementById("v-connections").textContent) >= 1, null, { timeout: 10000 });
+  await p.waitForFunction(() => Number(document.getElementById("v-msgs").textContent) > 0
+    || [...document.querySelectorAll("polyline")].some((l) => (l.getAttribute("points") || "").split(" ").length > 3), null, { timeout: 10000 });
   await p.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });
   assert.deepEqual(p.errors, []);
 });
