@@ -78,6 +78,7 @@ export class QuizClient {
     this.onSnapshot = o.onSnapshot || (() => {});
     this.onState = o.onState || (() => {});
     this.WebSocket = o.WebSocket || globalThis.WebSocket;
+    this.window = o.window || null;
     this.fetch = o.fetch || ((...a) => globalThis.fetch(...a));
     this.setTimeout = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
     this.clearTimeout = o.clearTimeout || ((t) => globalThis.clearTimeout(t));
@@ -118,8 +119,29 @@ export class QuizClient {
 
   start() {
     this.stopped = false;
+    // The network is back (or the phone woke up): don't sit out a long
+    // backoff, try again now.
+    const g = this.window || globalThis;
+    if (g.addEventListener && !this.listening) {
+      this.listening = true;
+      g.addEventListener("online", () => this.retryNow());
+      g.document?.addEventListener?.("visibilitychange", () => {
+        if (g.document.visibilityState === "visible") this.retryNow();
+      });
+    }
     if (!this.WebSocket) return this.startPolling();
     this.openSocket();
+  }
+
+  /** Cuts a pending backoff short when the network is known to be back. */
+  retryNow() {
+    if (this.stopped || this.state === "connected" || this.state === "polling" || !this.retryTimer) return;
+    this.clearTimeout(this.retryTimer);
+    this.timers.delete(this.retryTimer);
+    this.retryTimer = null;
+    this.attempt = 0;
+    if (this.mode === "ws") this.openSocket();
+    else this.poll();
   }
 
   stop() {
@@ -260,7 +282,10 @@ export class QuizClient {
   retry() {
     const delay = backoffDelay(this.attempt++, this.random);
     this.setState(this.attempt > 6 ? "offline" : "reconnecting");
-    this.later(() => (this.mode === "ws" ? this.openSocket() : this.poll()), delay);
+    this.retryTimer = this.later(() => {
+      this.retryTimer = null;
+      return this.mode === "ws" ? this.openSocket() : this.poll();
+    }, delay);
   }
 
   rawSend(obj) {

@@ -173,3 +173,23 @@ test("when WebSockets fail, it falls back to long polling and sees every event o
   assert.match(calls[1], /since=5/);
   assert.match(calls[2], /since=7/);
 });
+
+test("the browser's online event cuts a long backoff short", () => {
+  const listeners = {};
+  const win = { addEventListener: (t, f) => { listeners[t] = f; } };
+  const { c, timers, made } = client({ window: win });
+  c.start();
+  made[0].open();
+  made[0].msg({ type: "joined", id: "join", data: { seq: 1, snapshot: {} } });
+  // Many failed attempts: the next retry is far away.
+  c.attempt = 8;
+  made[0].drop(1006);
+  assert.ok(Math.max(...timers.delays()) >= 30000 / 2, String(timers.delays()));
+  assert.equal(made.length, 1);
+  listeners.online();
+  assert.equal(made.length, 2, "reconnected at once");
+  assert.equal(c.attempt, 0);
+  // No stale retry left to open a third socket.
+  while (timers.next()) { if (made.length > 2) break; }
+  assert.equal(made.length, 2);
+});
