@@ -86,7 +86,10 @@ function onEvent(e) {
     case "leaderboard:updated": if (!m.board.length) m.board = d.top; break;
     case "chat:message": m.chat.push(d); break;
     case "session:settings-changed": m.settings = d.settings; break;
-    case "session:ended": m.phase = "ended"; m.ended = true; m.board = d.leaderboard; break;
+    case "session:ended":
+      m.phase = "ended"; m.ended = true; m.board = d.leaderboard;
+      for (const p of m.players.values()) p.online = false; // every socket is closed now
+      break;
   }
   render();
 }

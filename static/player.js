@@ -154,7 +154,7 @@ function renderBoard() {
 }
 
 function renderChat() {
-  const on = !!model.settings?.chat;
+  const on = !!model.settings?.chat && model.phase !== "ended";
   $("chat").classList.toggle("hidden", !on && model.chat.length === 0);
   $("chat-form").classList.toggle("hidden", !on);
   $("chat-log").replaceChildren(...model.chat.map((m) => h("p", {}, h("strong", { class: "name" }, m.from.name + ": "), m.text)));

@@ -201,6 +201,8 @@ test("a whole quiz night in the browser", async () => {
   for (const p of [ada, bob, cy, dee]) await see(p, "#stage", "The quiz is over");
   await see(display, "#stage", "Final results");
   await see(display, "#podium", "Ada");
+  assert.equal(await ada.isVisible("#chat-form"), false, "no chat box on the end screen");
+  await mc.waitForFunction(() => ![...document.querySelectorAll("#players tr")].some((tr) => tr.textContent.includes("●")));
 
   for (const [name, p] of Object.entries({ mc, display, "player-phone": ada, "player-bob": bob, "player-markup": cy, "player-polling": dee })) {
     await p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
