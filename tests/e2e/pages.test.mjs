@@ -190,11 +190,39 @@ test("a whole quiz night in the browser", async () => {
   await mc.click("#marking-off");
   await see(ada, "#me-line", "5 pts");
 
+  // Chat both ways (the example quiz turns it on).
+  await ada.fill("#chat-text", "good luck <b>all</b>");
+  await ada.click("#chat-form button");
+  await see(bob, "#chat-log", "good luck <b>all</b>");
+  await see(mc, "#chat-log", "Ada: good luck");
+  assert.equal(await bob.locator("#chat-log b").count(), 0);
+  await mc.fill("#chat-text", "two minutes left");
+  await mc.click("#chat-form button");
+  await see(ada, "#chat-log", "two minutes left");
+
+  // An override from the MC panel moves the leaderboard.
+  await mc.selectOption("#ov-player", { label: "Dee" });
+  await mc.selectOption("#ov-question", "q4");
+  await mc.fill("#ov-score", "1");
+  await mc.click("#override-form button");
+  await see(dee, "#me-line", "2 pts");
+
   // Results download.
   const [download] = await Promise.all([mc.waitForEvent("download"), mc.click("#csv")]);
   const csv = readFileSync(await download.path(), "utf8");
   assert.match(csv.split("\n")[0], /^rank,player_id,name,round_id,question_id,answer,correct,marked_by,score,total$/);
   assert.ok(csv.includes("Eiffel Tower"));
+
+  // Kicking a player: their page says so and offers to join again.
+  const kicked = await page({ phone: true });
+  await kicked.goto(`${base}/join/${code}`);
+  await kicked.fill("#name", "Kicked");
+  await kicked.click("#join-btn");
+  await see(kicked, "#me-line", "Kicked");
+  await see(mc, "#players", "Kicked");
+  await mc.click('#players button[aria-label="Remove Kicked"]');
+  await see(kicked, "#join-error", "removed from the quiz");
+  assert.equal(await kicked.isVisible("#join"), true);
 
   // The end.
   await mc.click("#end");
