@@ -176,6 +176,7 @@ impl Outbox {
         self.notify(p)
     }
 
+    #[cfg(test)]
     pub fn is_closed(&self) -> bool {
         self.lock().closed
     }
@@ -200,6 +201,7 @@ impl Outbox {
     }
 
     /// Bytes currently queued.
+    #[cfg(test)]
     pub fn queued_bytes(&self) -> usize {
         self.lock().bytes
     }

@@ -42,14 +42,6 @@ pub struct Connections {
 }
 
 impl Connections {
-    pub fn len(&self) -> usize {
-        self.all.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.all.is_empty()
-    }
-
     pub fn get(&self, id: ConnId) -> Option<&Conn> {
         self.all.get(&id)
     }
