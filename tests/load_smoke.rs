@@ -87,6 +87,22 @@ fn every_scenario_runs_clean_at_small_scale() {
     let r = run(&child, &["idle", "--players", "200", "--hold-secs", "2"]);
     assert_eq!(r["results"]["held"], 200);
     assert!(r["results"]["serverRssKiBPerConnection"].is_number());
+
+    // Beyond one process's open-file limit: the same, split over processes.
+    let r = run(
+        &child,
+        &[
+            "idle",
+            "--players",
+            "300",
+            "--hold-secs",
+            "2",
+            "--procs",
+            "3",
+        ],
+    );
+    assert_eq!(r["results"]["held"], 300);
+    assert_eq!(r["results"]["processes"], 3);
 }
 
 #[test]

@@ -120,6 +120,13 @@ enum Scenario {
         /// How long to hold them.
         #[arg(long, default_value_t = 10)]
         hold_secs: u64,
+        /// Processes of this tool to spread the connections over (each
+        /// process can hold at most its open-file limit).
+        #[arg(long, default_value_t = 1)]
+        procs: usize,
+        /// Internal: run as one of --procs children.
+        #[arg(long, hide = true)]
+        child: bool,
     },
 }
 
@@ -195,8 +202,27 @@ fn main() -> std::process::ExitCode {
                 players,
                 gap_questions,
             } => scenarios::reconnect(&common, players, gap_questions.max(1)).await,
-            Scenario::Idle { players, hold_secs } => {
-                scenarios::idle(&common, players, hold_secs).await
+            Scenario::Idle {
+                players,
+                hold_secs,
+                procs,
+                child,
+            } => {
+                if procs > 1 && !child {
+                    let base = vec![
+                        "--url".to_string(),
+                        cli.url.clone(),
+                        "--sources".to_string(),
+                        cli.sources.to_string(),
+                        "--concurrency".to_string(),
+                        cli.concurrency.to_string(),
+                        "--timeout-secs".to_string(),
+                        cli.timeout_secs.to_string(),
+                    ];
+                    scenarios::idle_multi(&common, players, hold_secs, procs, base).await
+                } else {
+                    scenarios::idle(&common, players, hold_secs, child).await
+                }
             }
         }
     });
