@@ -88,6 +88,22 @@ pub struct StoredSession {
 pub struct Journal {
     tx: Mutex<Option<SyncSender<Op>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    checkpoints: Mutex<Option<(JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>)>>,
+}
+
+/// How often the WAL is checkpointed into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            log::warn!("journal checkpoint: {e}");
+        }
+    }
+    // Leave a small WAL behind on a clean stop.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 fn schema(conn: &Connection) -> Result<(), StoreError> {
@@ -125,6 +141,16 @@ impl Journal {
             params![now.saturating_sub(retention_ms) as i64],
         )?;
         let stored = load(&conn)?;
+        // Checkpoints copy the WAL into the database and fsync it; done inside
+        // a commit they stall every ack queued behind it. A separate
+        // connection checkpoints instead (PASSIVE: never blocks the writer).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = super::open(path)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let checkpoints = std::thread::Builder::new()
+            .name("quizcast-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stop2))?;
         let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("quizcast-journal".into())
@@ -133,6 +159,7 @@ impl Journal {
             Journal {
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
+                checkpoints: Mutex::new(Some((checkpoints, stop))),
             },
             stored,
         ))
@@ -163,6 +190,15 @@ impl Journal {
         self.flush();
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+        if let Some((t, stop)) = self
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = t.join();
         }
     }
@@ -217,13 +253,27 @@ fn load(conn: &Connection) -> Result<Vec<StoredSession>, StoreError> {
     Ok(out)
 }
 
+/// After the first op of a batch, how long to wait for more before
+/// committing: a burst then costs one fsync per millisecond, not one per op.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
 fn writer(mut conn: Connection, rx: Receiver<Op>, metrics: Arc<Metrics>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
+        let until = Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
-                Err(_) => break,
+                Err(_) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || matches!(batch.last(), Some(Op::Flush(_))) {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
+                }
             }
         }
         let started = Instant::now();
