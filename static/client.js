@@ -86,6 +86,9 @@ export class QuizClient {
     // Pages may tune these (tests shorten them) with window.QUIZCAST_PING_MS.
     this.pingEveryMs = o.pingEveryMs || globalThis.QUIZCAST_PING_MS || 5000;
     this.pongTimeoutMs = o.pongTimeoutMs || Math.min(4000, this.pingEveryMs);
+    // A connection attempt that neither opens nor fails (flaky mobile data)
+    // is abandoned after this long.
+    this.connectTimeoutMs = o.connectTimeoutMs || Math.max(3000, 3 * this.pingEveryMs);
     this.lastSeq = null;
     this.offset = 0;
     this.state = "idle";
@@ -98,10 +101,18 @@ export class QuizClient {
     this.queue = new Map(); // key -> message waiting for a connection or ack
     this.stopped = false;
     this.timers = new Set();
+    /** The last 100 things that happened to this connection, for support. */
+    this.log = [];
+  }
+
+  note(what) {
+    this.log.push(`${Date.now() % 100000} ${what}`);
+    if (this.log.length > 100) this.log.shift();
   }
 
   setState(s, detail) {
     if (this.state === s && !detail) return;
+    this.note(`state ${s}${detail ? " " + detail : ""}`);
     this.state = s;
     this.onState(s, detail);
   }
@@ -135,10 +146,14 @@ export class QuizClient {
 
   /** Cuts a pending backoff short when the network is known to be back. */
   retryNow() {
-    if (this.stopped || this.state === "connected" || this.state === "polling" || !this.retryTimer) return;
-    this.clearTimeout(this.retryTimer);
-    this.timers.delete(this.retryTimer);
-    this.retryTimer = null;
+    if (this.stopped || this.state === "connected" || this.state === "polling") return;
+    if (this.retryTimer) {
+      this.clearTimeout(this.retryTimer);
+      this.timers.delete(this.retryTimer);
+      this.retryTimer = null;
+    } else if (!(this.mode === "ws" && this.abandon && this.abandon())) {
+      return; // an attempt is under way and not stuck in connecting
+    }
     this.attempt = 0;
     if (this.mode === "ws") this.openSocket();
     else this.poll();
@@ -174,7 +189,22 @@ export class QuizClient {
     let joined = false;
     let pongDue = null;
     let pingTimer = null;
+    // Abandons an attempt that hangs (no open, no close) or never gets joined.
+    let connectDue = this.later(() => {
+      connectDue = null;
+      if (joined) return;
+      try { ws.close(4999); } catch (_) {}
+      cleanup();
+      this.socketFailed();
+    }, this.connectTimeoutMs);
+    this.abandon = () => {
+      if (joined) return false;
+      try { ws.close(4999); } catch (_) {}
+      cleanup();
+      return true;
+    };
     const dead = () => {
+      this.note("no pong: dead");
       try { ws.close(4999); } catch (_) {}
       cleanup();
       this.socketLost(joined);
@@ -189,12 +219,15 @@ export class QuizClient {
     const cleanup = () => {
       if (pongDue) this.clearTimeout(pongDue);
       if (pingTimer) this.clearTimeout(pingTimer);
+      if (connectDue) { this.clearTimeout(connectDue); connectDue = null; }
+      this.abandon = null;
       ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
       if (this.ws === ws) this.ws = null;
     };
     ws.onopen = () => { opened = true; };
     ws.onerror = () => {};
     ws.onclose = (e) => {
+      this.note(`close ${e.code} opened=${opened} joined=${joined}`);
       cleanup();
       if (!opened) return this.socketFailed(false);
       if (!shouldReconnect(e.code)) {
@@ -212,7 +245,9 @@ export class QuizClient {
         return;
       }
       if (msg.type === "joined") {
+        this.note(`joined seq=${msg.data.seq} resync=${!!msg.data.resync} since=${this.lastSeq}`);
         joined = true;
+        if (connectDue) { this.clearTimeout(connectDue); connectDue = null; }
         this.attempt = 0;
         this.wsFailures = 0;
         this.mode = "ws";
@@ -260,6 +295,7 @@ export class QuizClient {
       }
       return;
     }
+    this.note(`event ${msg.type} ${msg.seq}`);
     const { fresh, last } = takeNew([msg], this.lastSeq ?? 0);
     this.lastSeq = last;
     for (const e of fresh) this.onEvent(e);

@@ -117,10 +117,16 @@ function render() {
   for (const id of ["open-next", "open-selected", "close-q", "reveal-q", "marking-on", "marking-off", "round-start", "end"]) $(id).disabled = m.ended;
 }
 
-function fillSelect(sel, options, selected) {
-  const keep = sel.value;
-  sel.replaceChildren(...options.map(([v, label]) => h("option", { value: v }, label)));
-  sel.value = selected && options.some(([v]) => v === selected) ? selected : keep || (options[0]?.[0] ?? "");
+/** Fills a select without fighting the MC: options are rebuilt only when
+ * they change, and a choice the MC made stays chosen while it is valid
+ * (events re-render this page all the time). `preferred` applies only when
+ * nothing valid is chosen yet. */
+function fillSelect(sel, options, preferred) {
+  const current = sel.value;
+  const same = sel.options.length === options.length && options.every(([v, label], i) => sel.options[i].value === v && sel.options[i].textContent === label);
+  if (!same) sel.replaceChildren(...options.map(([v, label]) => h("option", { value: v }, label)));
+  const valid = (v) => v && options.some(([o]) => o === v);
+  sel.value = valid(current) && sel.dataset.touched ? current : valid(preferred) ? preferred : valid(current) ? current : (options[0]?.[0] ?? "");
 }
 
 function tick() {
@@ -153,6 +159,9 @@ async function loadQuiz(textValue) {
 const act = (fn) => async () => { text($("run-error"), ""); try { await fn(); } catch (e) { fail("run-error")(e); } };
 function limit() { const v = $("time-limit").value.trim(); return v === "" ? undefined : Number(v); }
 
+for (const id of ["round-select", "question-select", "ov-player", "ov-question"]) {
+  $(id).addEventListener("change", (ev) => { ev.target.dataset.touched = "1"; });
+}
 $("create-form").addEventListener("submit", create);
 $("reopen-form").addEventListener("submit", reopen);
 $("quiz-load").addEventListener("click", () => loadQuiz($("quiz-text").value));

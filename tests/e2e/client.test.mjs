@@ -189,7 +189,27 @@ test("the browser's online event cuts a long backoff short", () => {
   listeners.online();
   assert.equal(made.length, 2, "reconnected at once");
   assert.equal(c.attempt, 0);
-  // No stale retry left to open a third socket.
-  while (timers.next()) { if (made.length > 2) break; }
-  assert.equal(made.length, 2);
+  // The long backoff was cancelled, not left to fire later.
+  assert.equal(c.retryTimer, null);
+  assert.ok(Math.max(...timers.delays()) <= c.connectTimeoutMs, String(timers.delays()));
+});
+
+test("an attempt that hangs in connecting is abandoned and retried", () => {
+  const listeners = {};
+  const win = { addEventListener: (t, f) => { listeners[t] = f; } };
+  const { c, timers, made } = client({ window: win, connectTimeoutMs: 3000 });
+  c.start();
+  // Never opens, never closes: the connect timeout gives up on it.
+  assert.ok(timers.delays().includes(3000));
+  timers.next();
+  assert.equal(made[0].closedWith, 4999);
+  assert.equal(c.state, "reconnecting");
+  while (made.length < 2) timers.next();
+  // The second attempt hangs too, but the network comes back: retry now.
+  listeners.online();
+  assert.equal(made[1].closedWith, 4999);
+  assert.equal(made.length, 3);
+  made[2].open();
+  made[2].msg({ type: "joined", id: "join", data: { seq: 1, snapshot: {} } });
+  assert.equal(c.state, "connected");
 });

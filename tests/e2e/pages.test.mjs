@@ -67,7 +67,12 @@ async function see(p, selector, text, timeout = 15000) {
     await p.waitForFunction(([s, t]) => document.querySelector(s)?.textContent.includes(t), [selector, text], { timeout });
   } catch (e) {
     const got = await p.evaluate((s) => document.querySelector(s)?.textContent, selector).catch(() => "?");
-    throw new Error(`${selector} never showed ${JSON.stringify(text)}; it shows ${JSON.stringify(got)}`);
+    const client = await p.evaluate(() => {
+      const c = window.quizClient;
+      return c && { state: c.state, mode: c.mode, attempt: c.attempt, lastSeq: c.lastSeq, retrying: !!c.retryTimer,
+        socket: c.ws ? c.ws.readyState : null, onLine: navigator.onLine, log: c.log.slice(-40) };
+    }).catch(() => null);
+    throw new Error(`${selector} never showed ${JSON.stringify(text)}; it shows ${JSON.stringify(got)}; client ${JSON.stringify(client)}`);
   }
 }
 
