@@ -194,13 +194,22 @@ pub async fn apply(
     code: &str,
     cmd: crate::game::Command,
 ) -> Result<crate::game::Outcome, ApiError> {
-    let claims = required_claims(req, app, code)?;
-    let s = session(app, code).await?;
+    let (claims, s) = authorized(req, app, code).await?;
     s.send(crate::session::messages::Apply {
         claims: Some(claims),
         cmd,
     })
     .await?
+}
+
+/// The verified token of a request that must carry one, and its session.
+pub async fn authorized(
+    req: &HttpRequest,
+    app: &AppState,
+    code: &str,
+) -> Result<(Claims, Addr<Session>), ApiError> {
+    let claims = required_claims(req, app, code)?;
+    Ok((claims, session(app, code).await?))
 }
 
 /// Applies the per-address limit on session creation and joins.

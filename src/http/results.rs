@@ -1,6 +1,6 @@
 //! Read-only results: leaderboard, per-answer results (JSON or CSV), marking.
 
-use super::{required_claims, session};
+use super::{authorized, session};
 use crate::error::ApiError;
 use crate::game::results;
 use crate::session::messages::{ReadLeaderboard, ReadMarking, ReadResults};
@@ -20,8 +20,7 @@ pub async fn results(
     app: web::Data<AppState>,
     code: Code,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = required_claims(&req, &app, &code)?;
-    let s = session(&app, &code).await?;
+    let (claims, s) = authorized(&req, &app, &code).await?;
     let rows = s
         .send(ReadResults {
             claims: Some(claims),
@@ -53,8 +52,7 @@ pub async fn marking(
     app: web::Data<AppState>,
     code: Code,
 ) -> Result<HttpResponse, ApiError> {
-    let claims = required_claims(&req, &app, &code)?;
-    let s = session(&app, &code).await?;
+    let (claims, s) = authorized(&req, &app, &code).await?;
     Ok(HttpResponse::Ok().json(
         s.send(ReadMarking {
             claims: Some(claims),

@@ -170,20 +170,27 @@ impl Session {
         s
     }
 
-    /// Writes a command to the journal; returns its number, to wait on.
-    fn journal(&mut self, cmd: &Command, ctx: &mut Context<Self>) -> Result<Option<u64>, ApiError> {
-        let Some(j) = self.env.journal.clone() else {
+    /// A copy of `cmd` for the journal, taken before `apply` consumes it;
+    /// none when nothing will be journaled (no journal, or chat).
+    fn journal_copy(&self, cmd: &Command) -> Option<Command> {
+        (self.env.journal.is_some() && !matches!(cmd, Command::Chat { .. })).then(|| cmd.clone())
+    }
+
+    /// Writes an applied command to the journal; returns its number, to wait on.
+    fn journal(
+        &mut self,
+        cmd: Option<Command>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Option<u64>, ApiError> {
+        let (Some(j), Some(cmd)) = (self.env.journal.clone(), cmd) else {
             return Ok(None);
         };
-        if matches!(cmd, Command::Chat { .. }) {
-            return Ok(None);
-        }
         self.journaled += 1;
         let op = Op::Command {
             code: self.game.code.clone(),
             n: self.journaled,
             seq: self.seq,
-            cmd: Box::new(cmd.clone()),
+            cmd: Box::new(cmd),
             notify: ctx.address().recipient(),
         };
         match j.send(op) {
@@ -542,13 +549,14 @@ impl Session {
             player_id: pid.clone(),
             name,
         };
-        let (_, events) = self.game.apply(cmd.clone())?;
+        let record = self.journal_copy(&cmd);
+        let (_, events) = self.game.apply(cmd)?;
         let token = self
             .env
             .auth
             .issue(self.code(), &self.nonce, Role::Player, Some(&pid));
         self.emit_all(events);
-        let n = self.journal(&cmd, ctx)?;
+        let n = self.journal(record, ctx)?;
         Ok((pid, token, n))
     }
 
@@ -570,10 +578,11 @@ impl Session {
             Command::Leave { .. } => (close::NORMAL, "left the session"),
             _ => (close::FORBIDDEN, "removed by the MC"),
         };
-        let (outcome, events) = self.game.apply(cmd.clone())?;
+        let record = self.journal_copy(&cmd);
+        let (outcome, events) = self.game.apply(cmd)?;
         self.last_activity = Instant::now();
         self.emit_all(events);
-        let n = self.journal(&cmd, ctx)?;
+        let n = self.journal(record, ctx)?;
         if let Outcome::PlayersGone(gone) = &outcome {
             for p in gone {
                 self.ring.forget_player(p);
