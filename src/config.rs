@@ -85,6 +85,19 @@ pub struct Config {
     /// stalled reader can hold in the kernel before its outbox overflows.
     #[arg(long, env = "QUIZCAST_TCP_SEND_BUFFER", default_value_t = 0)]
     pub tcp_send_buffer: usize,
+    /// Records a session may add to its log before a snapshot of its state
+    /// is written (at least; a large session waits for a quarter of its size
+    /// so snapshots cost O(1) per record). Bounds what a restart replays.
+    #[arg(long, env = "QUIZCAST_SNAPSHOT_RECORDS", default_value_t = 1000)]
+    pub snapshot_records: usize,
+    /// Most recent events per session read back into the replay ring on a
+    /// restart (older `since` resumes get `resync`).
+    #[arg(long, env = "QUIZCAST_RECOVERY_EVENTS", default_value_t = 4096)]
+    pub recovery_events: usize,
+    /// Sessions (codes) whose log cannot be read are set aside, untouched,
+    /// instead of refusing to start. Comma-separated; never applied silently.
+    #[arg(long, env = "QUIZCAST_QUARANTINE", value_delimiter = ',')]
+    pub quarantine: Vec<String>,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,

@@ -35,11 +35,39 @@ impl ApiError {
     pub fn internal() -> Self {
         ApiError::new(ErrorCode::Internal, "internal error")
     }
+
+    /// The log could not record a change; nothing changed.
+    pub fn unavailable() -> Self {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the change could not be saved; nothing changed, try again",
+        )
+    }
+}
+
+/// The contract error code a rule violation is reported as.
+fn game_code(e: &GameError) -> ErrorCode {
+    match e {
+        GameError::SessionEnded => ErrorCode::SessionEnded,
+        GameError::SessionFull(_) => ErrorCode::SessionFull,
+        GameError::NameTaken => ErrorCode::NameTaken,
+        GameError::BadName(_) => ErrorCode::BadRequest,
+        GameError::PlayerNotFound => ErrorCode::PlayerNotFound,
+        GameError::Forbidden => ErrorCode::Forbidden,
+        GameError::WrongPhase(_) => ErrorCode::WrongPhase,
+        GameError::QuestionNotFound(_) => ErrorCode::QuestionNotFound,
+        GameError::QuestionClosed => ErrorCode::QuestionClosed,
+        GameError::AssignmentNotFound => ErrorCode::AssignmentNotFound,
+        GameError::InvalidScore(_) => ErrorCode::InvalidScore,
+        GameError::ChatDisabled => ErrorCode::ChatDisabled,
+        GameError::BadRequest(_) => ErrorCode::BadRequest,
+        GameError::InvalidQuiz(_) => ErrorCode::InvalidQuiz,
+    }
 }
 
 impl From<GameError> for ApiError {
     fn from(e: GameError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+        ApiError::new(game_code(&e), e.to_string())
     }
 }
 

@@ -8,16 +8,21 @@
 //! - [`outbox`]: a connection's bounded outbound queue (slow-consumer policy).
 //! - [`registry`]: session code -> session actor.
 //! - [`http`]: HTTP handlers, one file per resource.
-//! - [`auth`], [`config`], [`metrics`], [`store`], [`ratelimit`], [`error`].
+//! - [`journal`]: the session log (facts and events), fenced appends; SQLite.
+//! - [`store`]: the database schema (migrations) and the signing secret.
+//! - [`auth`], [`config`], [`metrics`], [`ratelimit`], [`error`].
 //!
 //! Data flows one way: socket or HTTP handler -> session actor ->
-//! `GameState::apply` -> events -> fan-out.
+//! `GameState::decide` -> facts -> log (append, commit) ->
+//! `GameState::evolve` -> events -> fan-out. Nothing is sent that the log
+//! does not hold.
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod game;
 pub mod http;
+pub mod journal;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
@@ -36,7 +41,6 @@ use registry::{Registry, ShutdownAll};
 use session::Env;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use store::journal::Journal;
 
 /// What every handler and socket can reach.
 pub struct AppState {
@@ -44,7 +48,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
-    pub journal: Option<Arc<Journal>>,
+    pub log: Option<Arc<dyn journal::SessionLog>>,
     /// Session creations and HTTP joins, per client address.
     pub http_limits: ratelimit::PerAddress,
 }
@@ -56,7 +60,7 @@ pub struct Server {
     registry: Addr<Registry>,
     task: actix_rt::task::JoinHandle<std::io::Result<()>>,
     arbiters: Vec<Arbiter>,
-    journal: Option<Arc<Journal>>,
+    log: Option<Arc<dyn journal::SessionLog>>,
 }
 
 /// Why the server could not start.
@@ -75,10 +79,19 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     drop(db);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
-    let (journal, stored) = if cfg.journal {
-        let retention_ms = cfg.ended_retention_secs * 1000;
-        let (j, stored) = Journal::open(&cfg.db, cfg.fsync, retention_ms, metrics.clone())?;
-        (Some(Arc::new(j)), stored)
+    let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) = if cfg.journal {
+        let opts = journal::sqlite::LoadOptions {
+            retention_ms: cfg.ended_retention_secs * 1000,
+            ring_events: cfg.recovery_events,
+            quarantine: cfg
+                .quarantine
+                .iter()
+                .map(|c| c.trim().to_uppercase())
+                .collect(),
+        };
+        let (l, stored) =
+            journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
+        (Some(Arc::new(l)), stored)
     } else {
         (None, Vec::new())
     };
@@ -86,7 +99,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         cfg: cfg.clone(),
         auth: Arc::new(Auth::new(secret.as_bytes())),
         metrics,
-        journal: journal.clone(),
+        log: session_log.clone(),
     });
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -99,7 +112,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let arbiters: Vec<Arbiter> = (0..threads).map(|_| Arbiter::new()).collect();
     let mut registry = Registry::new(env.clone(), arbiters.iter().map(|a| a.handle()).collect());
     if !stored.is_empty() {
-        log::info!("recovering {} session(s) from the journal", stored.len());
+        log::info!("recovering {} session(s) from the log", stored.len());
     }
     let registry = Registry::create(move |ctx| {
         registry.recover(stored, ctx);
@@ -110,7 +123,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         cfg: cfg.clone(),
         auth: env.auth.clone(),
         metrics: env.metrics.clone(),
-        journal: journal.clone(),
+        log: session_log.clone(),
         http_limits: ratelimit::PerAddress::new(cfg.http_rate, cfg.http_burst),
     });
     let addr = listener.local_addr()?;
@@ -140,7 +153,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         registry,
         task,
         arbiters,
-        journal,
+        log: session_log,
     })
 }
 
@@ -155,9 +168,9 @@ impl Server {
         for a in self.arbiters {
             a.stop();
         }
-        if let Some(j) = self.journal {
+        if let Some(l) = self.log {
             // Commit whatever is queued; off the async threads.
-            let _ = actix_web::web::block(move || j.close()).await;
+            let _ = actix_web::web::block(move || l.close()).await;
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub commit_us: Histogram,
     pub commit_batch: Histogram,
     pub journal_commits: AtomicU64,
+    /// Appends the log refused (each answered `UNAVAILABLE`).
+    pub log_failures: AtomicU64,
     pub polls: AtomicU64,
 }
 
@@ -116,6 +118,7 @@ impl Default for Metrics {
             commit_us: Histogram::new(MICROS),
             commit_batch: Histogram::new(BATCH),
             journal_commits: AtomicU64::new(0),
+            log_failures: AtomicU64::new(0),
             polls: AtomicU64::new(0),
         }
     }
@@ -176,6 +179,7 @@ impl Metrics {
                 "commits": self.journal_commits.load(Relaxed),
                 "ops": self.commit_batch.sum(),
                 "commitMicrosSum": self.commit_us.sum(),
+                "failures": self.log_failures.load(Relaxed),
             },
             "polls": self.polls.load(Relaxed),
             "uptimeSecs": self.uptime_secs(),
@@ -232,6 +236,12 @@ impl Metrics {
             "Session events fanned out.",
             "counter",
             &[("", c(&self.broadcasts))],
+        );
+        gauge(
+            "quizcast_log_failures_total",
+            "Appends the log refused (answered UNAVAILABLE).",
+            "counter",
+            &[("", c(&self.log_failures))],
         );
         gauge(
             "quizcast_resumes_total",

@@ -37,10 +37,13 @@ pub enum ErrorCode {
     InvalidQuiz,
     /// Extension: the server failed; nothing the client did.
     Internal,
+    /// Extension: the log could not record the change (disk full, I/O
+    /// error, overload); nothing changed, try again (HTTP 503).
+    Unavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::BadMessage,
         ErrorCode::Unauthorized,
@@ -62,6 +65,7 @@ impl ErrorCode {
         ErrorCode::PlayerNotFound,
         ErrorCode::InvalidQuiz,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::PlayerNotFound => "PLAYER_NOT_FOUND",
             ErrorCode::InvalidQuiz => "INVALID_QUIZ",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -113,6 +118,7 @@ impl ErrorCode {
             ErrorCode::InvalidScore | ErrorCode::InvalidQuiz => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 
@@ -128,6 +134,48 @@ impl ErrorCode {
             _ => close::PROTOCOL,
         }
     }
+}
+
+/// `joined`: the reply to a `join` (contract section 3).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedReply {
+    pub role: Role,
+    pub seq: u64,
+    pub snapshot: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub player_id: Option<String>,
+    /// Only when the join just created the player.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The events since `since` are no longer held: the snapshot is the truth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resync: Option<bool>,
+}
+
+/// `game:state` (reply to `resync`) and `GET .../state`'s envelope.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateReply {
+    pub seq: u64,
+    pub snapshot: Value,
+}
+
+/// The `ack` of `answer:submit` (and the body of `POST .../answers`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnswerAck {
+    pub question_id: String,
+    pub revision: u32,
+}
+
+/// The `ack` of `mark:submit`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkAck {
+    pub assignment_id: String,
+    pub question_id: String,
+    pub score: f64,
 }
 
 /// WebSocket close codes of the contract.

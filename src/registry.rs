@@ -5,12 +5,13 @@
 use crate::error::ApiError;
 use crate::game::state::Settings;
 use crate::game::Role;
+use crate::journal::{SessionHeader, StoredSession};
 use crate::session::messages::Shutdown;
 use crate::session::{Env, Forget, Session};
-use crate::store::journal::{Op, StoredSession};
 use actix::prelude::*;
 use rand::Rng;
 use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// Session codes use letters and digits that cannot be mistaken for others.
@@ -63,6 +64,8 @@ pub struct ShutdownAll;
 /// See the module docs.
 pub struct Registry {
     sessions: HashMap<String, Addr<Session>>,
+    /// Codes whose creation is being written to the log.
+    creating: HashSet<String>,
     arbiters: Vec<ArbiterHandle>,
     next: usize,
     env: Arc<Env>,
@@ -72,6 +75,7 @@ impl Registry {
     pub fn new(env: Arc<Env>, arbiters: Vec<ArbiterHandle>) -> Self {
         Registry {
             sessions: HashMap::new(),
+            creating: HashSet::new(),
             arbiters,
             next: 0,
             env,
@@ -91,7 +95,7 @@ impl Registry {
     /// Starts an actor for every session read back from the journal.
     pub fn recover(&mut self, stored: Vec<StoredSession>, ctx: &mut Context<Self>) {
         for st in stored {
-            let code = st.code.clone();
+            let code = st.header.code.clone();
             let env = self.env.clone();
             let me = ctx.address().recipient();
             let arbiter = self.arbiter();
@@ -109,49 +113,65 @@ impl Actor for Registry {
     }
 }
 
-impl Handler<Create> for Registry {
-    type Result = Result<Created, ApiError>;
-
-    fn handle(&mut self, msg: Create, ctx: &mut Context<Self>) -> Self::Result {
-        let code = loop {
-            let c = new_code();
-            if !self.sessions.contains_key(&c) {
-                break c;
-            }
-        };
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let mut settings = msg.settings;
-        settings.max_players = settings.max_players.clamp(1, self.env.cfg.max_players);
-        if let Some(j) = &self.env.journal {
-            j.send(Op::CreateSession {
-                code: code.clone(),
-                nonce: nonce.clone(),
-                title: msg.title.clone(),
-                settings: settings.clone(),
-                created_ms: crate::protocol::now_ms(),
-            })
-            .map_err(|_| {
-                ApiError::new(
-                    crate::protocol::ErrorCode::Internal,
-                    "could not save; try again",
-                )
-            })?;
-        }
+impl Registry {
+    /// Starts the actor of a session whose creation is durable.
+    fn start_session(&mut self, h: SessionHeader, ctx: &mut Context<Self>) -> Created {
         let env = self.env.clone();
         let me = ctx.address().recipient();
-        let (c2, n2) = (code.clone(), nonce.clone());
         let arbiter = self.arbiter();
+        let (code, nonce) = (h.code.clone(), h.nonce.clone());
         let addr = Session::start_in_arbiter(&arbiter, move |_| {
-            Session::new(c2, n2, msg.title, settings, env, me)
+            Session::new(h.code, h.nonce, h.title, h.settings, env, me)
         });
         self.sessions.insert(code.clone(), addr.clone());
         let mc_token = self.env.auth.issue(&code, &nonce, Role::Mc, None);
         log::info!("session {code} created");
-        Ok(Created {
+        Created {
             code,
             mc_token,
             addr,
-        })
+        }
+    }
+}
+
+impl Handler<Create> for Registry {
+    type Result = ResponseActFuture<Self, Result<Created, ApiError>>;
+
+    fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
+        let code = loop {
+            let c = new_code();
+            if !self.sessions.contains_key(&c) && !self.creating.contains(&c) {
+                break c;
+            }
+        };
+        let mut settings = msg.settings;
+        settings.max_players = settings.max_players.clamp(1, self.env.cfg.max_players);
+        let header = SessionHeader {
+            code: code.clone(),
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+            title: msg.title,
+            settings,
+            created_ms: crate::protocol::now_ms(),
+        };
+        let Some(log) = self.env.log.clone() else {
+            return Box::pin(
+                fut::ready(())
+                    .map(move |_, act: &mut Self, ctx| Ok(act.start_session(header, ctx))),
+            );
+        };
+        // The session is durable before anyone learns its code.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if log.create(header.clone(), tx).is_err() {
+            return Box::pin(fut::ready(Err(ApiError::unavailable())));
+        }
+        self.creating.insert(code.clone());
+        Box::pin(rx.into_actor(self).map(move |res, act, ctx| {
+            act.creating.remove(&code);
+            match res {
+                Ok(Ok(())) => Ok(act.start_session(header, ctx)),
+                _ => Err(ApiError::unavailable()),
+            }
+        }))
     }
 }
 

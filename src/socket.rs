@@ -263,7 +263,10 @@ impl Socket {
             Err(e) => {
                 act.state = State::AwaitingJoin;
                 act.send_error(ctx, id.as_ref(), e.code, &e.message);
-                act.close(ctx, e.code.join_close(), &e.message);
+                // Nothing was saved: the client may try the join again.
+                if e.code != ErrorCode::Unavailable {
+                    act.close(ctx, e.code.join_close(), &e.message);
+                }
             }
         }));
     }

@@ -1,6 +1,4 @@
-//! Typed rule violations, each mapped to one of the contract's error codes.
-
-use crate::protocol::ErrorCode;
+//! Typed rule violations (mapped to the contract's error codes in `crate::error`).
 
 /// Why a command was refused by the game rules.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,26 +31,4 @@ pub enum GameError {
     BadRequest(String),
     #[error("invalid quiz: {0}")]
     InvalidQuiz(String),
-}
-
-impl GameError {
-    /// The contract error code this rule violation is reported as.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            GameError::SessionEnded => ErrorCode::SessionEnded,
-            GameError::SessionFull(_) => ErrorCode::SessionFull,
-            GameError::NameTaken => ErrorCode::NameTaken,
-            GameError::BadName(_) => ErrorCode::BadRequest,
-            GameError::PlayerNotFound => ErrorCode::PlayerNotFound,
-            GameError::Forbidden => ErrorCode::Forbidden,
-            GameError::WrongPhase(_) => ErrorCode::WrongPhase,
-            GameError::QuestionNotFound(_) => ErrorCode::QuestionNotFound,
-            GameError::QuestionClosed => ErrorCode::QuestionClosed,
-            GameError::AssignmentNotFound => ErrorCode::AssignmentNotFound,
-            GameError::InvalidScore(_) => ErrorCode::InvalidScore,
-            GameError::ChatDisabled => ErrorCode::ChatDisabled,
-            GameError::BadRequest(_) => ErrorCode::BadRequest,
-            GameError::InvalidQuiz(_) => ErrorCode::InvalidQuiz,
-        }
-    }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// Who an event is delivered to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Audience {
     /// Every connection: players, MC and display.
     All,
@@ -221,18 +221,6 @@ impl GameEvent {
             | ChatMessage { .. }
             | SettingsChanged { .. }
             | SessionEnded { .. } => Audience::All,
-        }
-    }
-
-    /// Events a slow reader may skip in favour of a newer one of the same kind.
-    pub fn coalesce_key(&self) -> Option<&'static str> {
-        use GameEvent::*;
-        match self {
-            LeaderboardUpdated { .. } => Some("leaderboard:updated"),
-            LeaderboardFull { .. } => Some("leaderboard:full"),
-            PresenceCount { .. } => Some("presence:count"),
-            AnswerSubmitted { .. } => Some("player:answer-submitted"),
-            _ => None,
         }
     }
 }

@@ -1,11 +1,17 @@
 //! The pure game core: quiz rules as plain Rust types and functions.
 //!
-//! Nothing here knows about actors, sockets or disks. The session actor feeds
-//! [`Command`]s to [`GameState::apply`] and fans out the [`GameEvent`]s it
-//! returns; everything in here is unit-tested without a runtime.
+//! Nothing here knows about actors, sockets, logs or wire codes. The session
+//! actor asks [`GameState::decide`] what a [`Command`] would change, records
+//! the resulting [`Fact`]s in the log, applies them with
+//! [`GameState::evolve`] and fans out the [`GameEvent`]s that returns;
+//! everything in here is unit-tested without a runtime.
 
+pub mod command;
+pub mod decide;
 pub mod error;
 pub mod events;
+pub mod evolve;
+pub mod fact;
 pub mod leaderboard;
 pub mod marking;
 pub mod names;
@@ -13,10 +19,14 @@ pub mod quiz;
 pub mod results;
 pub mod scoring;
 pub mod state;
+pub mod view;
 
+pub use command::{Command, Outcome};
+pub use decide::Decision;
 pub use error::GameError;
 pub use events::{Audience, GameEvent};
-pub use state::{Command, GameState, Outcome, Phase, Role};
+pub use fact::Fact;
+pub use state::{GameState, Phase, Role};
 
 /// Identifies a player within one session.
 pub type PlayerId = String;

@@ -1,8 +1,10 @@
 //! Unit tests of every game rule, without sockets.
 
 use super::*;
-use crate::game::events::ChatFrom;
+use crate::game::events::{ChatFrom, CloseReason, EndReason, GameEvent, MarkingItem};
+use crate::game::quiz::Quiz;
 use crate::game::Audience;
+use crate::game::{Command, Fact, GameError, Outcome};
 use serde_json::json;
 
 const T0: u64 = 1_000_000;
@@ -119,7 +121,7 @@ fn removing_and_resetting_players() {
             player_id: "a".into(),
         })
         .unwrap();
-    assert_eq!(out, Outcome::PlayersGone(vec!["a".into()]));
+    assert_eq!(out, Outcome::Done);
     assert!(matches!(&ev[0], GameEvent::PlayerRemoved(r) if r.total_players == 1));
     add(&mut g, "a2", "a").unwrap();
     assert_eq!(
@@ -129,8 +131,14 @@ fn removing_and_resetting_players() {
         .unwrap_err(),
         GameError::PlayerNotFound
     );
-    let (out, ev) = g.apply(Command::ResetPlayers).unwrap();
-    assert_eq!(out, Outcome::PlayersGone(vec!["b".into(), "a2".into()]));
+    let d = g.decide(Command::ResetPlayers).unwrap();
+    assert_eq!(
+        d.facts,
+        vec![Fact::PlayersCleared {
+            player_ids: vec!["b".into(), "a2".into()]
+        }]
+    );
+    let (_, ev) = g.apply(Command::ResetPlayers).unwrap();
     assert_eq!(ev, vec![GameEvent::AllCleared {}]);
     assert_eq!(g.total_players(), 0);
 }
@@ -315,15 +323,14 @@ fn answers_count_until_the_deadline_last_one_wins_and_repeats_change_nothing() {
 #[test]
 fn a_stale_timer_cannot_close_a_later_question() {
     let mut g = game_with(&[]);
-    let (out, _) = g
-        .apply(Command::OpenQuestion {
-            question_id: Some("q1".into()),
-            time_limit_sec: None,
-            now_ms: T0,
-        })
-        .unwrap();
-    let Outcome::QuestionOpened { opening, .. } = out else {
-        panic!()
+    g.apply(Command::OpenQuestion {
+        question_id: Some("q1".into()),
+        time_limit_sec: Some(30),
+        now_ms: T0,
+    })
+    .unwrap();
+    let Some((_, opening)) = g.open_timer() else {
+        panic!("a timed question has a timer")
     };
     close(&mut g);
     open(&mut g, Some("q2"));

@@ -60,12 +60,6 @@ pub async fn create(
             .send(crate::session::messages::LoadQuizAsOwner { quiz })
             .await??;
     }
-    if let Some(j) = app.journal.clone() {
-        // The session is durable before anyone learns its code.
-        web::block(move || j.flush())
-            .await
-            .map_err(|_| ApiError::internal())?;
-    }
     let base = base_url(&req);
     Ok(HttpResponse::Created().json(json!({
         "code": created.code,

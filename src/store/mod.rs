@@ -1,7 +1,8 @@
-//! The embedded SQLite store: the server's signing secret (so tokens survive
-//! a restart) and the session journal.
+//! The embedded SQLite database: its schema (versioned migrations), the
+//! server's signing secret (so tokens survive a restart). The session log
+//! that lives in it is [`crate::journal::sqlite`].
 
-pub mod journal;
+mod migrations;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -13,21 +14,32 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("database directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("database schema: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    /// A record this build cannot read: never skipped silently.
+    #[error(
+        "session {code}: cannot read the log at position {pos}: {reason} \
+         (start with --quarantine {code} to set this session aside and start the rest)"
+    )]
+    Unreadable {
+        code: String,
+        pos: u64,
+        reason: String,
+    },
 }
 
-/// Opens (creating when needed) the database at `path`.
+/// Opens (creating or upgrading when needed) the database at `path`.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)?;
         }
     }
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrations::apply(&mut conn)?;
     Ok(conn)
 }
 

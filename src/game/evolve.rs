@@ -1,0 +1,391 @@
+//! Evolving: a fact applied to the state, and the events it produces. This
+//! is the only code that changes a [`GameState`]; it never refuses and never
+//! re-decides, so the live state, the state rebuilt from the log, and the
+//! state of another node replaying the same facts are the same.
+
+use super::command::{Command, Outcome};
+use super::events::{GameEvent, MarkingItem, PlayerRef, QuestionView};
+use super::fact::Fact;
+use super::marking::Assignment;
+use super::state::{
+    AnswerRecord, Award, Current, Events, GameState, MarkedBy, MarkingRound, Phase, Player,
+};
+use super::{names, GameError};
+
+impl GameState {
+    /// Applies one fact; returns the events it produces, in order.
+    pub fn evolve(&mut self, fact: &Fact) -> Events {
+        match fact {
+            Fact::PlayerJoined { player_id, name } => self.join(player_id, name),
+            Fact::PlayerLeft { player_id } => self.drop_player(player_id, GameEvent::PlayerLeft),
+            Fact::PlayerRemoved { player_id } => {
+                self.drop_player(player_id, GameEvent::PlayerRemoved)
+            }
+            Fact::PlayersCleared { .. } => {
+                self.order.clear();
+                self.players.clear();
+                self.names.clear();
+                self.told.clear();
+                self.awards.clear();
+                self.answers.clear();
+                if let Some(m) = self.marking.as_mut() {
+                    m.assignments.clear();
+                }
+                self.standings.invalidate();
+                vec![GameEvent::AllCleared {}]
+            }
+            Fact::QuizLoaded { quiz, settings } => {
+                if let Some(t) = &quiz.title {
+                    self.title = t.clone();
+                }
+                self.settings = settings.clone();
+                // Keep the position only if it still points at the same question.
+                let keep_id = self.current_question().map(|q| q.id.clone());
+                let old = self.current.take();
+                self.quiz = quiz.clone();
+                self.round = None;
+                if let (Some(id), Some(mut c)) = (keep_id, old) {
+                    if let Some((r, i)) = self.find(&id) {
+                        c.round = r;
+                        c.index = i;
+                        self.round = Some(r);
+                        self.current = Some(c);
+                    }
+                }
+                if self.current.is_none() {
+                    self.phase = Phase::Lobby;
+                }
+                vec![]
+            }
+            Fact::RoundStarted { round } => {
+                self.round = Some(*round);
+                self.current = None;
+                self.round_changed(*round).into_iter().collect()
+            }
+            Fact::QuestionOpened {
+                round,
+                index,
+                at_ms,
+                limit_ms,
+            } => self.open(*round, *index, *at_ms, *limit_ms),
+            Fact::QuestionClosed { reason } => {
+                self.phase = Phase::Closed;
+                let Some(c) = self.current.as_mut() else {
+                    return vec![];
+                };
+                c.closed = true;
+                let (r, i) = (c.round, c.index);
+                match self.quiz.rounds.get(r).and_then(|r| r.questions.get(i)) {
+                    Some(q) => vec![GameEvent::QuestionClosed {
+                        question_id: q.id.clone(),
+                        reason: *reason,
+                    }],
+                    None => vec![],
+                }
+            }
+            Fact::AnswerRevealed {
+                distribution,
+                awards,
+            } => self.reveal(distribution, awards),
+            Fact::MarkingStarted {
+                round_id,
+                assignments,
+            } => self.start_marking(round_id, assignments),
+            Fact::MarkGiven {
+                assignment_id,
+                question_id,
+                score,
+            } => self.mark(assignment_id, question_id, *score),
+            Fact::MarkingEnded { awards } => {
+                for (markee, qid, score, marker) in awards {
+                    self.awards.entry(markee.clone()).or_default().insert(
+                        qid.clone(),
+                        Award {
+                            score: *score,
+                            by: MarkedBy::Peer(marker.clone()),
+                        },
+                    );
+                }
+                let mut events = Vec::new();
+                if let Some(m) = self.marking.take() {
+                    events.push(GameEvent::MarkingEnded {
+                        round_id: m.round_id.clone(),
+                    });
+                    self.marked.push(m);
+                }
+                self.phase = if self.current.is_some() {
+                    Phase::Closed
+                } else {
+                    Phase::Lobby
+                };
+                events.extend(self.rescore());
+                events
+            }
+            Fact::ScoreOverridden {
+                player_id,
+                question_id,
+                score,
+            } => {
+                self.awards.entry(player_id.clone()).or_default().insert(
+                    question_id.clone(),
+                    Award {
+                        score: *score,
+                        by: MarkedBy::Mc,
+                    },
+                );
+                self.rescore()
+            }
+            Fact::AnswerRecorded {
+                player_id,
+                question_id,
+                value,
+                revision,
+                at_ms,
+            } => {
+                let answers = self.answers.entry(question_id.clone()).or_default();
+                answers.insert(
+                    player_id.clone(),
+                    AnswerRecord {
+                        value: value.clone(),
+                        revision: *revision,
+                        at_ms: *at_ms,
+                    },
+                );
+                vec![GameEvent::AnswerSubmitted {
+                    player_id: player_id.clone(),
+                    question_id: question_id.clone(),
+                    answered_count: answers.len(),
+                    total_players: self.players.len(),
+                }]
+            }
+            Fact::ChatSent { from, text } => vec![GameEvent::ChatMessage {
+                from: from.clone(),
+                text: text.clone(),
+            }],
+            Fact::SettingsChanged { settings } => {
+                self.settings = settings.clone();
+                vec![GameEvent::SettingsChanged {
+                    settings: settings.clone(),
+                }]
+            }
+            Fact::Ended { reason } => {
+                self.phase = Phase::Ended;
+                if let Some(m) = self.marking.take() {
+                    self.marked.push(m);
+                }
+                let leaderboard = self.top();
+                vec![GameEvent::SessionEnded {
+                    reason: *reason,
+                    leaderboard,
+                }]
+            }
+        }
+    }
+
+    /// Decides and applies in one step (tests and journal conversion).
+    pub fn apply(&mut self, cmd: Command) -> Result<(Outcome, Events), GameError> {
+        let d = self.decide(cmd)?;
+        let mut events = Vec::new();
+        for f in &d.facts {
+            events.extend(self.evolve(f));
+        }
+        Ok((d.outcome, events))
+    }
+
+    fn join(&mut self, player_id: &str, name: &str) -> Events {
+        self.names.insert(names::key(name), player_id.to_string());
+        self.order.push(player_id.to_string());
+        let player = Player {
+            id: player_id.to_string(),
+            name: name.to_string(),
+            score: 0.0,
+        };
+        self.standings.push(&player);
+        self.players.insert(player_id.to_string(), player);
+        if let Some(e) = self.entry_of(player_id) {
+            self.told.insert(player_id.to_string(), (e.score, e.rank));
+        }
+        vec![GameEvent::PlayerJoined(PlayerRef {
+            player_id: player_id.to_string(),
+            name: name.to_string(),
+            total_players: self.players.len(),
+        })]
+    }
+
+    fn drop_player(&mut self, id: &str, event: fn(PlayerRef) -> GameEvent) -> Events {
+        let Some(p) = self.players.remove(id) else {
+            return vec![];
+        };
+        self.names.remove(&names::key(&p.name));
+        self.order.retain(|x| x != id);
+        self.told.remove(id);
+        self.awards.remove(id);
+        self.standings.invalidate();
+        let mut events = vec![event(PlayerRef {
+            player_id: p.id,
+            name: p.name,
+            total_players: self.players.len(),
+        })];
+        events.extend(self.rescore());
+        events
+    }
+
+    fn round_changed(&self, r: usize) -> Option<GameEvent> {
+        let round = self.quiz.rounds.get(r)?;
+        Some(GameEvent::RoundChanged {
+            round_id: round.id.clone(),
+            round_name: round.name.clone(),
+            round_type: round.kind.as_str().into(),
+            question_count: round.questions.len(),
+        })
+    }
+
+    fn open(&mut self, r: usize, i: usize, at_ms: u64, limit_ms: Option<u64>) -> Events {
+        let mut events = Vec::new();
+        if self.round != Some(r) {
+            self.round = Some(r);
+            events.extend(self.round_changed(r));
+        }
+        let deadline = limit_ms.map(|l| at_ms + l);
+        self.openings += 1;
+        self.current = Some(Current {
+            round: r,
+            index: i,
+            opening: self.openings,
+            opened_at: at_ms,
+            deadline,
+            closed: false,
+            revealed: false,
+        });
+        self.phase = Phase::Question;
+        if let Some(view) = self.question_view(r, i, deadline) {
+            self.timing
+                .insert(view.question_id.clone(), (at_ms, limit_ms));
+            events.push(GameEvent::QuestionOpened(view));
+        }
+        events
+    }
+
+    pub(super) fn question_view(
+        &self,
+        r: usize,
+        i: usize,
+        deadline: Option<u64>,
+    ) -> Option<QuestionView> {
+        let round = self.quiz.rounds.get(r)?;
+        let q = round.questions.get(i)?;
+        Some(QuestionView {
+            round_id: round.id.clone(),
+            question_id: q.id.clone(),
+            index: i,
+            prompt: q.prompt.clone(),
+            kind: q.kind.as_str().into(),
+            choices: q.choices.clone(),
+            image_url: q.image_url.clone(),
+            points: q.points,
+            deadline,
+        })
+    }
+
+    fn reveal(&mut self, distribution: &Option<Vec<usize>>, awards: &[(String, f64)]) -> Events {
+        let Some(c) = self.current.as_mut() else {
+            return vec![];
+        };
+        c.revealed = true;
+        let Some(q) = self.current_question().cloned() else {
+            return vec![];
+        };
+        let mut events = vec![GameEvent::AnswerRevealed {
+            question_id: q.id.clone(),
+            correct_answer: q.answer.clone(),
+            explanation: q.explanation.clone(),
+            distribution: distribution.clone(),
+        }];
+        if !awards.is_empty() {
+            for (pid, score) in awards {
+                self.awards.entry(pid.clone()).or_default().insert(
+                    q.id.clone(),
+                    Award {
+                        score: *score,
+                        by: MarkedBy::Auto,
+                    },
+                );
+            }
+            events.extend(self.rescore());
+        }
+        events
+    }
+
+    fn start_marking(&mut self, round_id: &str, assignments: &[Assignment]) -> Events {
+        let mut events = vec![GameEvent::MarkingStarted {
+            round_id: round_id.to_string(),
+        }];
+        for a in assignments {
+            events.push(GameEvent::AssignmentCreated {
+                marker: a.marker_id.clone(),
+                assignment_id: a.assignment_id.clone(),
+                round_id: round_id.to_string(),
+                items: self.items(a),
+            });
+        }
+        let completed = assignments.is_empty();
+        if completed {
+            events.push(GameEvent::MarkingCompleted {
+                round_id: round_id.to_string(),
+            });
+        }
+        self.marking = Some(MarkingRound {
+            round_id: round_id.to_string(),
+            assignments: assignments.to_vec(),
+            completed_sent: completed,
+        });
+        self.phase = Phase::Marking;
+        events
+    }
+
+    /// What a marker sees of an assignment.
+    pub(super) fn items(&self, a: &Assignment) -> Vec<MarkingItem> {
+        a.question_ids
+            .iter()
+            .filter_map(|qid| {
+                let q = self.question(qid)?;
+                let answer = self.answers.get(qid)?.get(&a.markee_id)?.value.clone();
+                Some(MarkingItem {
+                    question_id: qid.clone(),
+                    prompt: q.prompt.clone(),
+                    answer,
+                    correct_answer: (!q.answer.is_null()).then(|| q.answer.clone()),
+                    points: q.points,
+                })
+            })
+            .collect()
+    }
+
+    fn mark(&mut self, assignment_id: &str, qid: &str, score: f64) -> Events {
+        let Some(m) = self.marking.as_mut() else {
+            return vec![];
+        };
+        let Some(a) = m
+            .assignments
+            .iter_mut()
+            .find(|a| a.assignment_id == assignment_id)
+        else {
+            return vec![];
+        };
+        a.marks.insert(qid.to_string(), score);
+        let mut events = vec![GameEvent::MarkUpdated {
+            assignment_id: a.assignment_id.clone(),
+            question_id: qid.to_string(),
+            marker_id: a.marker_id.clone(),
+            markee_id: a.markee_id.clone(),
+            score,
+        }];
+        if !m.completed_sent && m.assignments.iter().all(Assignment::complete) {
+            m.completed_sent = true;
+            events.push(GameEvent::MarkingCompleted {
+                round_id: m.round_id.clone(),
+            });
+        }
+        events
+    }
+}

@@ -1,0 +1,102 @@
+//! Facts: what a decided command changed, with everything that was decided
+//! in it (the player's id and normalized name, the normalized answer and its
+//! revision, the points awarded, the marking pairs drawn, the time). The log
+//! keeps facts, never commands: replaying facts re-decides nothing, so a new
+//! version's scoring or shuffling can never change what already happened.
+//!
+//! Every fact is serialized with [`FACT_VERSION`] beside it; a reader that
+//! meets a version it does not know refuses to start rather than guess.
+
+use super::events::{ChatFrom, CloseReason, EndReason};
+use super::marking::Assignment;
+use super::quiz::Quiz;
+use super::state::Settings;
+use super::PlayerId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The format version written beside every fact and snapshot.
+pub const FACT_VERSION: u32 = 1;
+
+/// One decided change to a session (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "fact",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Fact {
+    PlayerJoined {
+        player_id: PlayerId,
+        name: String,
+    },
+    PlayerLeft {
+        player_id: PlayerId,
+    },
+    PlayerRemoved {
+        player_id: PlayerId,
+    },
+    /// Every player was cleared; the ids are the ones whose sockets close.
+    PlayersCleared {
+        player_ids: Vec<PlayerId>,
+    },
+    /// A quiz was loaded, with the settings that resulted.
+    QuizLoaded {
+        quiz: Quiz,
+        settings: Settings,
+    },
+    RoundStarted {
+        round: usize,
+    },
+    QuestionOpened {
+        round: usize,
+        index: usize,
+        at_ms: u64,
+        limit_ms: Option<u64>,
+    },
+    QuestionClosed {
+        reason: CloseReason,
+    },
+    /// The open or closed question's answer was shown, with the automatic
+    /// awards decided for it (MC overrides already left out).
+    AnswerRevealed {
+        distribution: Option<Vec<usize>>,
+        awards: Vec<(PlayerId, f64)>,
+    },
+    /// Peer marking began with these pairs (marks still empty).
+    MarkingStarted {
+        round_id: String,
+        assignments: Vec<Assignment>,
+    },
+    MarkGiven {
+        assignment_id: String,
+        question_id: String,
+        score: f64,
+    },
+    /// Marking ended; the peer awards it settled (markee, question, score, marker).
+    MarkingEnded {
+        awards: Vec<(PlayerId, String, f64, PlayerId)>,
+    },
+    ScoreOverridden {
+        player_id: PlayerId,
+        question_id: String,
+        score: f64,
+    },
+    AnswerRecorded {
+        player_id: PlayerId,
+        question_id: String,
+        value: Value,
+        revision: u32,
+        at_ms: u64,
+    },
+    ChatSent {
+        from: ChatFrom,
+        text: String,
+    },
+    SettingsChanged {
+        settings: Settings,
+    },
+    Ended {
+        reason: EndReason,
+    },
+}

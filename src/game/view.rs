@@ -1,0 +1,107 @@
+//! What each role may see of the state (contract section 6).
+
+use super::state::{GameState, View};
+use serde_json::{json, Value};
+
+impl GameState {
+    fn question_snapshot(&self) -> Value {
+        let Some(c) = &self.current else {
+            return Value::Null;
+        };
+        let (Some(q), Some(view)) = (
+            self.current_question(),
+            self.question_view(c.round, c.index, c.deadline),
+        ) else {
+            return Value::Null;
+        };
+        let mut v = serde_json::to_value(view).unwrap_or(Value::Null);
+        v["closed"] = json!(c.closed);
+        v["revealed"] = json!(c.revealed);
+        if c.revealed {
+            v["correctAnswer"] = q.answer.clone();
+            if let Some(e) = &q.explanation {
+                v["explanation"] = json!(e);
+            }
+        }
+        v
+    }
+
+    /// The state as `view` may see it. `online` tells whether a player has
+    /// a live connection; `online_count` is the total.
+    pub fn snapshot(
+        &mut self,
+        view: &View,
+        online_count: usize,
+        online: &dyn Fn(&str) -> bool,
+    ) -> Value {
+        let leaderboard = self.top();
+        let round = self.round.and_then(|r| self.quiz.rounds.get(r)).map(|round| {
+            json!({"id": round.id, "name": round.name, "type": round.kind.as_str(), "questionCount": round.questions.len()})
+        });
+        let mut snap = json!({
+            "code": self.code,
+            "title": self.title,
+            "phase": self.phase,
+            "round": round,
+            "question": self.question_snapshot(),
+            "totalPlayers": self.players.len(),
+            "online": online_count,
+            "leaderboard": leaderboard,
+            "settings": self.settings,
+        });
+        if let Some(m) = &self.marking {
+            snap["marking"] = json!({"roundId": m.round_id});
+        }
+        match view {
+            View::Player(pid) => {
+                if let Some(e) = self.entry_of(pid) {
+                    let answers: serde_json::Map<String, Value> = self
+                        .answers
+                        .iter()
+                        .filter_map(|(q, m)| m.get(pid).map(|a| (q.clone(), a.value.clone())))
+                        .collect();
+                    snap["me"] = json!({
+                        "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
+                        "answers": answers,
+                    });
+                    let mine = self
+                        .marking
+                        .as_ref()
+                        .and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
+                    if let Some(a) = mine {
+                        snap["me"]["assignment"] = json!({
+                            "assignmentId": a.assignment_id, "roundId": a.round_id,
+                            "items": self.items(a), "marks": a.marks,
+                        });
+                    }
+                }
+            }
+            View::Mc => {
+                let list: Vec<Value> = self
+                    .players()
+                    .map(|p| json!({"playerId": p.id, "name": p.name, "score": p.score, "online": online(&p.id)}))
+                    .collect();
+                snap["players"] = Value::Array(list);
+                snap["quiz"] = serde_json::to_value(&self.quiz).unwrap_or(Value::Null);
+                if let Some(q) = self.current_question() {
+                    let answers: serde_json::Map<String, Value> = self
+                        .answers
+                        .get(&q.id)
+                        .map(|m| {
+                            m.iter()
+                                .map(|(p, a)| (p.clone(), a.value.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    snap["answers"] = Value::Object(answers);
+                    snap["question"]["correctAnswer"] = q.answer.clone();
+                }
+                if let Some(p) = self.marking_progress() {
+                    snap["marking"] = json!(p);
+                }
+            }
+            View::Display => {}
+        }
+        snap
+    }
+}

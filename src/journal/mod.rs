@@ -1,0 +1,126 @@
+//! The session log: the single truth about every session. A session actor
+//! decides a command into facts, numbers the events those facts produce,
+//! and appends both here as one record; only once the log has committed a
+//! record are its events fanned out and its callers answered. A restart (or
+//! another node) rebuilds each session from its latest snapshot plus the
+//! records after it, and refills the replay ring from the logged events.
+//!
+//! [`SessionLog`] is the interface; [`sqlite::SqliteLog`] is the embedded
+//! implementation. Appends are fenced: each carries the ownership epoch and
+//! the position it expects the session's log to be at, and fails if another
+//! writer (or an earlier failed append) moved it, so two writers can never
+//! fork a session's history.
+
+pub mod legacy;
+pub mod sqlite;
+
+use crate::game::state::Settings;
+use crate::game::{Audience, Fact, GameState};
+use actix::{Message, Recipient};
+use bytestring::ByteString;
+
+/// A sequenced event as every recipient got it: the same bytes after a
+/// restart as before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedEvent {
+    pub seq: u64,
+    pub audience: Audience,
+    pub frame: ByteString,
+}
+
+/// One decided command (or one batch of derived events, with no facts):
+/// position `pos` in the session's log.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub pos: u64,
+    pub facts: Vec<Fact>,
+    pub events: Vec<LoggedEvent>,
+}
+
+/// Records to append for one session, fenced by `expected`: the position
+/// of the session's last record before these.
+pub struct Append {
+    pub code: String,
+    pub epoch: u64,
+    pub expected: u64,
+    /// The session's rollback generation, echoed in [`Committed`] so a
+    /// late answer about records it already gave up on is ignored.
+    pub generation: u64,
+    pub records: Vec<Record>,
+    pub notify: Recipient<Committed>,
+}
+
+/// Why an append did not land.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AppendFailure {
+    /// The store could not write (disk full, I/O error, overloaded).
+    #[error("the log could not be written: {0}")]
+    Unavailable(String),
+    /// Someone else moved the session's log (or an earlier append failed).
+    #[error("the log is at position {stored} (epoch {epoch}), not the expected one")]
+    Fenced { stored: u64, epoch: u64 },
+}
+
+/// The log's answer to one [`Append`].
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct Committed {
+    pub generation: u64,
+    /// Position of the last record of the append.
+    pub upto: u64,
+    pub result: Result<(), AppendFailure>,
+}
+
+/// What a session is created with.
+#[derive(Debug, Clone)]
+pub struct SessionHeader {
+    pub code: String,
+    pub nonce: String,
+    pub title: String,
+    pub settings: Settings,
+    pub created_ms: u64,
+}
+
+/// A session as read back from the log.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    pub header: SessionHeader,
+    pub ended_ms: Option<u64>,
+    pub epoch: u64,
+    /// The state as of `pos`: snapshot plus every later record's facts.
+    pub state: GameState,
+    pub pos: u64,
+    /// The last seq sent.
+    pub seq: u64,
+    /// The most recent events, oldest first (for the replay ring).
+    pub events: Vec<LoggedEvent>,
+}
+
+/// The log queue is full or stopped; nothing was queued.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the log is overloaded or stopped")]
+pub struct LogBusy;
+
+/// The log every session writes to (see the module docs). Every method is
+/// non-blocking except `flush` and `close`, which never run on an actor's
+/// thread.
+pub trait SessionLog: Send + Sync {
+    /// Records a new session; `done` hears whether it is durable.
+    fn create(
+        &self,
+        header: SessionHeader,
+        done: tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
+    ) -> Result<(), LogBusy>;
+    /// Appends records; the session hears [`Committed`].
+    fn append(&self, append: Append) -> Result<(), LogBusy>;
+    /// Stores the state as of `pos` (and `seq`) and trims what it replaces.
+    fn snapshot(&self, code: &str, pos: u64, seq: u64, state: Vec<u8>) -> Result<(), LogBusy>;
+    /// Marks a session ended (kept readable for the retention time).
+    fn ended(&self, code: &str, at_ms: u64) -> Result<(), LogBusy>;
+    /// Forgets a session.
+    fn delete(&self, code: &str) -> Result<(), LogBusy>;
+    /// Waits until everything queued so far is written (shutdown, tests).
+    fn flush(&self);
+    /// Writes what is queued and stops.
+    fn close(&self);
+}

@@ -1,0 +1,544 @@
+//! The embedded session log: SQLite, written by one thread off the actors'
+//! threads. Whatever arrives while a commit runs is written together in the
+//! next transaction (group commit), so a burst of answers costs a few
+//! commits, not thousands. After each commit every session is told how its
+//! appends went, and only then do its events go out.
+
+use super::{
+    Append, AppendFailure, Committed, LogBusy, LoggedEvent, Record, SessionHeader, SessionLog,
+    StoredSession,
+};
+use crate::game::fact::FACT_VERSION;
+use crate::game::{Audience, Fact, GameState};
+use crate::metrics::Metrics;
+use crate::store::{self, StoreError};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Ops waiting for the writer before senders are refused (never blocks an actor).
+const QUEUE: usize = 262_144;
+/// Most ops in one transaction.
+const MAX_BATCH: usize = 16_384;
+/// After the first op of a batch, how long to wait for more before
+/// committing: a burst then costs one fsync per millisecond, not one per op.
+const LINGER: Duration = Duration::from_millis(1);
+/// How often the WAL is checkpointed into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Events kept in the log behind a snapshot, for clients resuming with `since`.
+pub const EVENTS_KEPT: u64 = 20_000;
+
+/// One thing for the writer to do.
+enum Op {
+    Create(
+        SessionHeader,
+        tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
+    ),
+    Append(Append),
+    Snapshot {
+        code: String,
+        pos: u64,
+        seq: u64,
+        state: Vec<u8>,
+    },
+    Ended {
+        code: String,
+        at_ms: u64,
+    },
+    Delete {
+        code: String,
+    },
+    /// Replies once everything before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// How recovery reads the log.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Ended sessions older than this are deleted first.
+    pub retention_ms: u64,
+    /// Most recent events read back per session (for the replay ring).
+    pub ring_events: usize,
+    /// Sessions whose unreadable records are set aside instead of stopping
+    /// the start (their rows stay untouched).
+    pub quarantine: HashSet<String>,
+}
+
+/// Handle to the writer thread.
+pub struct SqliteLog {
+    tx: Mutex<Option<SyncSender<Op>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    checkpoints: Mutex<Option<(JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>)>>,
+}
+
+/// Where each session's log ends, as the writer knows it: the fence.
+type Ends = HashMap<String, (u64, u64)>;
+
+impl SqliteLog {
+    /// Opens the log at `path` and reads back every stored session.
+    pub fn open(
+        path: &Path,
+        durable: bool,
+        opts: &LoadOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<(SqliteLog, Vec<StoredSession>), StoreError> {
+        let mut conn = store::open(path)?;
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        super::legacy::convert(&mut conn)?;
+        let cutoff = crate::protocol::now_ms().saturating_sub(opts.retention_ms) as i64;
+        let old: Vec<String> = conn
+            .prepare("SELECT code FROM sessions WHERE ended_ms IS NOT NULL AND ended_ms < ?1")?
+            .query_map(params![cutoff], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for code in old {
+            delete_session(&conn, &code)?;
+        }
+        let stored = load(&conn, opts)?;
+        let ends: Ends = stored
+            .iter()
+            .map(|s| (s.header.code.clone(), (s.epoch, s.pos)))
+            .collect();
+        // Checkpoints copy the WAL into the database and fsync it; done inside
+        // a commit they stall every ack queued behind it. A separate
+        // connection checkpoints instead (PASSIVE: never blocks the writer).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = store::open(path)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let checkpoints = std::thread::Builder::new()
+            .name("quizcast-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stop2))?;
+        let (tx, rx) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("quizcast-log".into())
+            .spawn(move || writer(conn, rx, ends, metrics))?;
+        Ok((
+            SqliteLog {
+                tx: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+                checkpoints: Mutex::new(Some((checkpoints, stop))),
+            },
+            stored,
+        ))
+    }
+
+    fn send(&self, op: Op) -> Result<(), LogBusy> {
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref().map(|tx| tx.try_send(op)) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(TrySendError::Full(_))) | Some(Err(TrySendError::Disconnected(_))) | None => {
+                Err(LogBusy)
+            }
+        }
+    }
+}
+
+impl SessionLog for SqliteLog {
+    fn create(
+        &self,
+        header: SessionHeader,
+        done: tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
+    ) -> Result<(), LogBusy> {
+        self.send(Op::Create(header, done))
+    }
+
+    fn append(&self, append: Append) -> Result<(), LogBusy> {
+        self.send(Op::Append(append))
+    }
+
+    fn snapshot(&self, code: &str, pos: u64, seq: u64, state: Vec<u8>) -> Result<(), LogBusy> {
+        self.send(Op::Snapshot {
+            code: code.to_string(),
+            pos,
+            seq,
+            state,
+        })
+    }
+
+    fn ended(&self, code: &str, at_ms: u64) -> Result<(), LogBusy> {
+        self.send(Op::Ended {
+            code: code.to_string(),
+            at_ms,
+        })
+    }
+
+    fn delete(&self, code: &str) -> Result<(), LogBusy> {
+        self.send(Op::Delete {
+            code: code.to_string(),
+        })
+    }
+
+    fn flush(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.send(Op::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    fn close(&self) {
+        self.flush();
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+        if let Some((t, stop)) = self
+            .checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = t.join();
+        }
+    }
+}
+
+fn checkpoint_loop(conn: Connection, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::Ordering;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            log::warn!("log checkpoint: {e}");
+        }
+    }
+    // Leave a small WAL behind on a clean stop.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+fn delete_session(conn: &Connection, code: &str) -> Result<(), rusqlite::Error> {
+    for table in ["facts", "events", "snapshots", "sessions"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE code = ?1"))?
+            .execute(params![code])?;
+    }
+    Ok(())
+}
+
+/// A record the reader cannot use, with where it is.
+fn unreadable(code: &str, pos: u64, what: &str, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Unreadable {
+        code: code.to_string(),
+        pos,
+        reason: format!("{what}: {why}"),
+    }
+}
+
+fn check_version(code: &str, pos: u64, what: &str, v: u32) -> Result<(), StoreError> {
+    if v == 0 || v > FACT_VERSION {
+        return Err(unreadable(
+            code,
+            pos,
+            what,
+            format!("format version {v}; this build reads 1 to {FACT_VERSION}"),
+        ));
+    }
+    Ok(())
+}
+
+fn load(conn: &Connection, opts: &LoadOptions) -> Result<Vec<StoredSession>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT code, nonce, title, settings, created_ms, ended_ms, seq, pos, epoch
+         FROM sessions ORDER BY created_ms",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                SessionHeader {
+                    code: r.get(0)?,
+                    nonce: r.get(1)?,
+                    title: r.get(2)?,
+                    settings: Default::default(),
+                    created_ms: r.get::<_, i64>(4)? as u64,
+                },
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, i64>(6)? as u64,
+                r.get::<_, i64>(7)? as u64,
+                r.get::<_, i64>(8)? as u64,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (mut header, settings, ended_ms, seq, pos, epoch) in rows {
+        header.settings = serde_json::from_str(&settings)
+            .map_err(|e| unreadable(&header.code, 0, "session settings", e))?;
+        match load_one(conn, header.clone(), seq, pos, epoch, opts) {
+            Ok(mut s) => {
+                s.ended_ms = ended_ms.map(|x| x as u64);
+                out.push(s);
+            }
+            Err(e @ StoreError::Unreadable { .. }) if opts.quarantine.contains(&header.code) => {
+                log::error!(
+                    "session {} quarantined (left untouched in the log): {e}",
+                    header.code
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+fn load_one(
+    conn: &Connection,
+    header: SessionHeader,
+    seq: u64,
+    pos: u64,
+    epoch: u64,
+    opts: &LoadOptions,
+) -> Result<StoredSession, StoreError> {
+    let code = header.code.clone();
+    let snap: Option<(u64, u64, u32, Vec<u8>)> = conn
+        .prepare_cached("SELECT pos, seq, v, body FROM snapshots WHERE code = ?1")?
+        .query_row(params![code], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, u32>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .optional()?;
+    let (mut state, from) = match snap {
+        Some((spos, _, v, body)) => {
+            check_version(&code, spos, "snapshot", v)?;
+            let state: GameState = serde_json::from_slice(&body)
+                .map_err(|e| unreadable(&code, spos, "snapshot", e))?;
+            (state, spos)
+        }
+        None => (
+            GameState::new(code.clone(), header.title.clone(), header.settings.clone()),
+            0,
+        ),
+    };
+    let mut last = from;
+    let mut facts = conn.prepare_cached(
+        "SELECT pos, v, body FROM facts WHERE code = ?1 AND pos > ?2 ORDER BY pos",
+    )?;
+    let mut rows = facts.query(params![code, from as i64])?;
+    while let Some(r) = rows.next()? {
+        let p = r.get::<_, i64>(0)? as u64;
+        check_version(&code, p, "record", r.get::<_, u32>(1)?)?;
+        let body: Vec<u8> = r.get(2)?;
+        let list: Vec<Fact> =
+            serde_json::from_slice(&body).map_err(|e| unreadable(&code, p, "record", e))?;
+        if p != last + 1 {
+            return Err(unreadable(&code, p, "record", format!("gap after {last}")));
+        }
+        for f in &list {
+            state.evolve(f);
+        }
+        last = p;
+    }
+    if last != pos {
+        return Err(unreadable(
+            &code,
+            last,
+            "log",
+            format!("ends at {last} but the session says {pos}"),
+        ));
+    }
+    let mut events = Vec::new();
+    let mut ev = conn.prepare_cached(
+        "SELECT seq, audience, frame FROM events WHERE code = ?1 ORDER BY seq DESC LIMIT ?2",
+    )?;
+    let mut rows = ev.query(params![code, opts.ring_events as i64])?;
+    while let Some(r) = rows.next()? {
+        let s = r.get::<_, i64>(0)? as u64;
+        let audience: Audience = serde_json::from_str(&r.get::<_, String>(1)?)
+            .map_err(|e| unreadable(&code, s, "event audience", e))?;
+        let frame: String = r.get(2)?;
+        events.push(LoggedEvent {
+            seq: s,
+            audience,
+            frame: frame.into(),
+        });
+    }
+    events.reverse();
+    Ok(StoredSession {
+        header,
+        ended_ms: None,
+        epoch,
+        state,
+        pos,
+        seq,
+        events,
+    })
+}
+
+fn writer(mut conn: Connection, rx: Receiver<Op>, mut ends: Ends, metrics: Arc<Metrics>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let until = Instant::now() + LINGER;
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || matches!(batch.last(), Some(Op::Flush(_))) {
+                        break;
+                    }
+                    match rx.recv_timeout(left) {
+                        Ok(op) => batch.push(op),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        let started = Instant::now();
+        let mut fenced: Vec<Option<AppendFailure>> = vec![None; batch.len()];
+        let result = write_batch(&mut conn, &batch, &ends, &mut fenced);
+        metrics.journal_commit(started.elapsed(), batch.len());
+        let failure = match &result {
+            Ok(new_ends) => {
+                for (code, end) in new_ends {
+                    ends.insert(code.clone(), *end);
+                }
+                None
+            }
+            Err(e) => {
+                log::error!("log commit failed: {e}");
+                Some(AppendFailure::Unavailable(e.to_string()))
+            }
+        };
+        for (op, fence) in batch.into_iter().zip(fenced) {
+            let result = match (&failure, fence) {
+                (Some(f), _) => Err(f.clone()),
+                (None, Some(f)) => Err(f),
+                (None, None) => Ok(()),
+            };
+            match op {
+                Op::Append(a) => {
+                    let upto = a.records.last().map_or(a.expected, |r| r.pos);
+                    a.notify.do_send(Committed {
+                        generation: a.generation,
+                        upto,
+                        result,
+                    });
+                }
+                Op::Create(_, done) => {
+                    let _ = done.send(result);
+                }
+                Op::Flush(tx) => {
+                    let _ = tx.send(());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Writes one batch in one transaction; returns where each appended
+/// session's log now ends. An append whose fence does not hold is skipped
+/// and its failure noted in `fenced`.
+fn write_batch(
+    conn: &mut Connection,
+    batch: &[Op],
+    ends: &Ends,
+    fenced: &mut [Option<AppendFailure>],
+) -> Result<Ends, rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut moved: Ends = HashMap::new();
+    let mut seqs: HashMap<&str, u64> = HashMap::new();
+    for (i, op) in batch.iter().enumerate() {
+        match op {
+            Op::Create(h, _) => {
+                delete_session(&tx, &h.code)?;
+                let settings = serde_json::to_string(&h.settings).unwrap_or_default();
+                tx.prepare_cached(
+                    "INSERT INTO sessions (code, nonce, title, settings, created_ms, ended_ms, seq, pos, epoch)
+                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, 0, 0, 1)",
+                )?
+                .execute(params![h.code, h.nonce, h.title, settings, h.created_ms as i64])?;
+                moved.insert(h.code.clone(), (1, 0));
+            }
+            Op::Append(a) => {
+                let end = moved.get(&a.code).or_else(|| ends.get(&a.code)).copied();
+                match end {
+                    Some((epoch, pos)) if epoch == a.epoch && pos == a.expected => {}
+                    other => {
+                        let (epoch, stored) = other.unwrap_or((0, 0));
+                        fenced[i] = Some(AppendFailure::Fenced { stored, epoch });
+                        continue;
+                    }
+                }
+                let mut last = a.expected;
+                for r in &a.records {
+                    write_record(&tx, &a.code, a.epoch, r)?;
+                    last = r.pos;
+                    if let Some(e) = r.events.last() {
+                        seqs.insert(a.code.as_str(), e.seq);
+                    }
+                }
+                moved.insert(a.code.clone(), (a.epoch, last));
+            }
+            Op::Snapshot {
+                code,
+                pos,
+                seq,
+                state,
+            } => {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO snapshots (code, pos, seq, v, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![code, *pos as i64, *seq as i64, FACT_VERSION, state])?;
+                tx.prepare_cached("DELETE FROM facts WHERE code = ?1 AND pos <= ?2")?
+                    .execute(params![code, *pos as i64])?;
+                tx.prepare_cached("DELETE FROM events WHERE code = ?1 AND seq <= ?2")?
+                    .execute(params![code, seq.saturating_sub(EVENTS_KEPT) as i64])?;
+            }
+            Op::Ended { code, at_ms } => {
+                tx.prepare_cached("UPDATE sessions SET ended_ms = ?2 WHERE code = ?1")?
+                    .execute(params![code, *at_ms as i64])?;
+            }
+            Op::Delete { code } => delete_session(&tx, code)?,
+            Op::Flush(_) => {}
+        }
+    }
+    for (code, (_, pos)) in &moved {
+        let seq = seqs.get(code.as_str()).copied().unwrap_or(0);
+        tx.prepare_cached("UPDATE sessions SET pos = ?2, seq = max(seq, ?3) WHERE code = ?1")?
+            .execute(params![code, *pos as i64, seq as i64])?;
+    }
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("log-commit", |_| Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some("injected: database or disk is full".into())
+    )));
+    tx.commit()?;
+    Ok(moved)
+}
+
+fn write_record(
+    tx: &rusqlite::Transaction,
+    code: &str,
+    epoch: u64,
+    r: &Record,
+) -> Result<(), rusqlite::Error> {
+    let body = serde_json::to_vec(&r.facts).unwrap_or_default();
+    tx.prepare_cached("INSERT INTO facts (code, pos, v, epoch, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![
+            code,
+            r.pos as i64,
+            FACT_VERSION,
+            epoch as i64,
+            body
+        ])?;
+    let mut ev = tx.prepare_cached(
+        "INSERT INTO events (code, seq, pos, audience, frame) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for e in &r.events {
+        let audience = serde_json::to_string(&e.audience).unwrap_or_default();
+        ev.execute(params![
+            code,
+            e.seq as i64,
+            r.pos as i64,
+            audience,
+            &*e.frame
+        ])?;
+    }
+    Ok(())
+}

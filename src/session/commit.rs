@@ -1,0 +1,373 @@
+//! Durability: proposing records to the log, and what happens when the log
+//! answers. Events go out, callers are answered and sockets of departed
+//! players close only once the record is committed; a failed append rolls
+//! the live state back and answers `UNAVAILABLE`.
+
+use super::connections::ConnId;
+use super::handlers::PendingJoin;
+use super::Session;
+use crate::error::ApiError;
+use crate::game::events::CloseReason;
+use crate::game::{Command, Fact, GameEvent, Outcome, Phase, PlayerId, Role};
+use crate::journal::{Append, AppendFailure, Committed, LoggedEvent, Record};
+use crate::protocol::{close, event_frame, now_ms};
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde_json::Value;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// Someone waiting for a record to be committed.
+pub enum Waiter {
+    /// A WebSocket reply (an `ack`), sent once durable; an error with the
+    /// same id if the record fails.
+    Reply {
+        conn: ConnId,
+        id: Option<Value>,
+        frame: ByteString,
+    },
+    /// An HTTP handler waiting for the outcome.
+    Http(
+        tokio::sync::oneshot::Sender<Result<Outcome, ApiError>>,
+        Outcome,
+    ),
+    /// A socket joining by name: joins once its player is durable.
+    Join(Box<PendingJoin>),
+    /// An HTTP join: the token is handed out once the player is durable.
+    Player(
+        tokio::sync::oneshot::Sender<Result<(PlayerId, String), ApiError>>,
+        PlayerId,
+    ),
+}
+
+/// A record in flight.
+pub struct Pending {
+    pos: u64,
+    facts: Vec<Fact>,
+    events: Vec<(LoggedEvent, Option<&'static str>)>,
+    waiters: Vec<Waiter>,
+}
+
+/// Why a failed append refuses the commands in it.
+fn unavailable() -> ApiError {
+    ApiError::unavailable()
+}
+
+/// Events a slow reader may skip in favour of a newer one of the same kind.
+pub fn coalesce_key(event: &GameEvent) -> Option<&'static str> {
+    use GameEvent::*;
+    match event {
+        LeaderboardUpdated { .. } => Some("leaderboard:updated"),
+        LeaderboardFull { .. } => Some("leaderboard:full"),
+        PresenceCount { .. } => Some("presence:count"),
+        AnswerSubmitted { .. } => Some("player:answer-submitted"),
+        _ => None,
+    }
+}
+
+impl Session {
+    /// Decides a command for a caller and proposes its facts; `waiter`
+    /// builds who hears about it once it is durable.
+    pub(super) fn run(
+        &mut self,
+        role: Role,
+        player: Option<&PlayerId>,
+        cmd: Command,
+        waiter: impl FnOnce(&Outcome) -> Option<Waiter>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Outcome, ApiError> {
+        if !cmd.allowed_for(role) {
+            return Err(ApiError::forbidden());
+        }
+        let cmd = self.bind(cmd, role, player)?;
+        let decision = self.live.decide(cmd)?;
+        self.last_activity = std::time::Instant::now();
+        let w = waiter(&decision.outcome);
+        self.propose(decision.facts, Vec::new(), w, ctx);
+        Ok(decision.outcome)
+    }
+
+    /// Applies `facts` to the live state, numbers and serializes the events
+    /// they produce (plus `extra`, derived events), and appends the record.
+    /// Nothing to record: the waiter waits for what is already in flight
+    /// (the state it was answered from), or is answered now.
+    pub(super) fn propose(
+        &mut self,
+        facts: Vec<Fact>,
+        extra: Vec<GameEvent>,
+        waiter: Option<Waiter>,
+        ctx: &mut Context<Self>,
+    ) {
+        if facts.is_empty() && extra.is_empty() {
+            match (self.pending.back_mut(), waiter) {
+                (Some(p), Some(w)) => p.waiters.push(w),
+                (None, Some(w)) => self.resolve(w, Ok(()), ctx),
+                (_, None) => {}
+            }
+            return;
+        }
+        let mut produced = Vec::new();
+        for f in &facts {
+            produced.extend(self.live.evolve(f));
+        }
+        produced.extend(extra);
+        let now = now_ms();
+        let mut events = Vec::with_capacity(produced.len());
+        for e in produced {
+            if matches!(
+                e,
+                GameEvent::ScoreUpdated { .. }
+                    | GameEvent::PlayerRemoved(_)
+                    | GameEvent::PlayerLeft(_)
+                    | GameEvent::AllCleared {}
+            ) {
+                self.leaderboard_dirty = true;
+            }
+            self.live_seq += 1;
+            let logged = LoggedEvent {
+                seq: self.live_seq,
+                audience: e.audience(),
+                frame: event_frame(self.code(), self.live_seq, now, &e),
+            };
+            events.push((logged, coalesce_key(&e)));
+        }
+        self.live_pos += 1;
+        let pos = self.live_pos;
+        self.pending.push_back(Pending {
+            pos,
+            facts,
+            events,
+            waiters: waiter.into_iter().collect(),
+        });
+        self.sync_timer(ctx);
+        let Some(log) = self.env.log.clone() else {
+            // No log: committed as soon as decided.
+            self.committed(pos, ctx);
+            return;
+        };
+        let Some(p) = self.pending.back() else {
+            return;
+        };
+        let record = Record {
+            pos,
+            facts: p.facts.clone(),
+            events: p.events.iter().map(|(e, _)| e.clone()).collect(),
+        };
+        let append = Append {
+            code: self.code().to_string(),
+            epoch: self.epoch,
+            expected: pos - 1,
+            generation: self.generation,
+            records: vec![record],
+            notify: ctx.address().recipient(),
+        };
+        if log.append(append).is_err() {
+            log::error!("session {}: the log queue is full", self.code());
+            self.roll_back(pos, &AppendFailure::Unavailable("queue full".into()), ctx);
+        }
+    }
+
+    /// Everything up to `upto` is durable: apply, fan out, answer.
+    fn committed(&mut self, upto: u64, ctx: &mut Context<Self>) {
+        while self.pending.front().is_some_and(|p| p.pos <= upto) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.apply_committed(p, ctx);
+        }
+        self.timer_failures = 0;
+        self.sync_timer(ctx);
+        self.maybe_snapshot();
+    }
+
+    fn apply_committed(&mut self, p: Pending, ctx: &mut Context<Self>) {
+        let mut gone: Vec<(PlayerId, u16, &'static str)> = Vec::new();
+        let mut ended = false;
+        for f in &p.facts {
+            match f {
+                Fact::PlayerLeft { player_id } => {
+                    gone.push((player_id.clone(), close::NORMAL, "left the session"))
+                }
+                Fact::PlayerRemoved { player_id } => {
+                    gone.push((player_id.clone(), close::FORBIDDEN, "removed by the MC"))
+                }
+                Fact::PlayersCleared { player_ids } => gone.extend(
+                    player_ids
+                        .iter()
+                        .map(|p| (p.clone(), close::FORBIDDEN, "removed by the MC")),
+                ),
+                Fact::Ended { .. } => ended = true,
+                _ => {}
+            }
+            self.durable.evolve(f);
+        }
+        self.pos = p.pos;
+        self.since_snapshot += 1;
+        for (e, key) in &p.events {
+            self.seq = e.seq;
+            self.deliver(e, *key);
+        }
+        for w in p.waiters {
+            self.resolve(w, Ok(()), ctx);
+        }
+        if !gone.is_empty() {
+            for (player, code, reason) in gone {
+                self.ring.forget_player(&player);
+                self.pollers.remove(&player);
+                for id in self.conns.of_player(&player) {
+                    self.drop_conn(id, code, reason, false);
+                }
+            }
+            self.presence_dirty = true;
+        }
+        if ended {
+            self.finish(ctx);
+        }
+    }
+
+    /// Answers one waiter: `Ok` once its record is durable, `Err` if it failed.
+    pub(super) fn resolve(
+        &mut self,
+        w: Waiter,
+        result: Result<(), ApiError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match (w, result) {
+            (Waiter::Reply { conn, frame, .. }, Ok(())) => self.reply(conn, frame),
+            (Waiter::Reply { conn, id, .. }, Err(e)) => self.reply_error(conn, id.as_ref(), &e),
+            (Waiter::Http(tx, outcome), r) => {
+                let _ = tx.send(r.map(|()| outcome));
+            }
+            (Waiter::Join(j), r) => self.complete_join(*j, r, ctx),
+            (Waiter::Player(tx, pid), r) => {
+                let token = self
+                    .env
+                    .auth
+                    .issue(self.code(), &self.nonce, Role::Player, Some(&pid));
+                let _ = tx.send(r.map(|()| (pid, token)));
+            }
+        }
+    }
+
+    /// The log refused the record at `from` (and so everything after it):
+    /// answer their callers `UNAVAILABLE` and rebuild the live state from
+    /// the durable one plus what is still in flight before it.
+    fn roll_back(&mut self, from: u64, why: &AppendFailure, ctx: &mut Context<Self>) {
+        log::error!(
+            "session {}: records from {from} refused by the log: {why}",
+            self.code()
+        );
+        self.env.metrics.log_failures.fetch_add(1, Relaxed);
+        self.timer_failures += 1;
+        let keep = self.pending.iter().take_while(|p| p.pos < from).count();
+        let failed: Vec<Pending> = self.pending.drain(keep..).collect();
+        self.generation += 1;
+        self.live = self.durable.clone();
+        for p in &self.pending {
+            for f in &p.facts {
+                self.live.evolve(f);
+            }
+        }
+        self.live_pos = self.pending.back().map_or(self.pos, |p| p.pos);
+        self.live_seq = self
+            .pending
+            .iter()
+            .flat_map(|p| p.events.last())
+            .map(|(e, _)| e.seq)
+            .last()
+            .unwrap_or(self.seq);
+        // Derived broadcasts that were refused go out again later.
+        self.leaderboard_dirty = true;
+        self.presence_dirty = true;
+        for p in failed {
+            for w in p.waiters {
+                self.resolve(w, Err(unavailable()), ctx);
+            }
+        }
+        self.sync_timer(ctx);
+    }
+
+    /// Arms the question timer for the live state's open question (or
+    /// cancels it). A close that the log refused is retried with a backoff.
+    pub(super) fn sync_timer(&mut self, ctx: &mut Context<Self>) {
+        let want = self.live.open_timer();
+        match (want, &self.timer) {
+            (Some((_, opening)), Some((armed, _))) if *armed == opening => {}
+            (Some((deadline, opening)), _) => {
+                if let Some((_, h)) = self.timer.take() {
+                    ctx.cancel_future(h);
+                }
+                let backoff = 500 * u64::from(self.timer_failures.min(10));
+                let wait = deadline.saturating_sub(now_ms()).max(backoff);
+                let h = ctx.run_later(Duration::from_millis(wait), move |act, ctx| {
+                    act.timer = None;
+                    let close = Command::CloseQuestion {
+                        reason: CloseReason::Timer,
+                        opening: Some(opening),
+                    };
+                    // A question already closed by the MC makes this a no-op.
+                    let _ = act.run(Role::Mc, None, close, |_| None, ctx);
+                });
+                self.timer = Some((opening, h));
+            }
+            (None, Some(_)) => {
+                if let Some((_, h)) = self.timer.take() {
+                    ctx.cancel_future(h);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// Writes a snapshot of the durable state when the records since the
+    /// last one cost more to replay than the snapshot costs to write, and
+    /// not in the middle of a burst of answers unless the tail grows long.
+    fn maybe_snapshot(&mut self) {
+        let Some(log) = self.env.log.clone() else {
+            return;
+        };
+        let threshold = self
+            .env
+            .cfg
+            .snapshot_records
+            .max(self.durable.size_hint() / 4);
+        let busy = self.durable.phase == Phase::Question && self.since_snapshot < 4 * threshold;
+        if self.since_snapshot < threshold || busy {
+            return;
+        }
+        let body = match serde_json::to_vec(&self.durable) {
+            Ok(b) => b,
+            Err(e) => {
+                log::error!("session {}: snapshot: {e}", self.code());
+                return;
+            }
+        };
+        if log.snapshot(self.code(), self.pos, self.seq, body).is_ok() {
+            self.since_snapshot = 0;
+        }
+    }
+}
+
+impl Handler<Committed> for Session {
+    type Result = ();
+
+    fn handle(&mut self, msg: Committed, ctx: &mut Context<Self>) {
+        if msg.generation != self.generation {
+            return;
+        }
+        match msg.result {
+            Ok(()) => self.committed(msg.upto, ctx),
+            Err(why) => {
+                if let AppendFailure::Fenced { epoch, .. } = &why {
+                    if *epoch != self.epoch {
+                        log::error!(
+                            "session {}: another owner (epoch {epoch}) writes this session",
+                            self.code()
+                        );
+                    }
+                }
+                self.roll_back(msg.upto, &why, ctx);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Fan-out: committed events to every connection in their audience (the
+//! shared bytes, never re-serialized), into the replay ring and to parked
+//! long-polls; replies to one connection; derived broadcasts (leaderboards).
+
+use super::connections::ConnId;
+use super::Session;
+use crate::error::ApiError;
+use crate::game::{GameEvent, Phase};
+use crate::journal::LoggedEvent;
+use crate::outbox::Push;
+use crate::protocol::{close, error_frame};
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde_json::Value;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+impl Session {
+    /// Delivers one committed event to its audience.
+    pub(super) fn deliver(&mut self, e: &LoggedEvent, key: Option<&'static str>) {
+        let started = Instant::now();
+        let mut sent = 0u64;
+        let mut overflow = Vec::new();
+        self.conns.for_audience(&e.audience, |id, c| {
+            sent += 1;
+            if c.send(e.frame.clone(), key) == Push::Overflow {
+                overflow.push(id);
+            }
+        });
+        let m = &self.env.metrics;
+        m.fanout_us.observe(started.elapsed().as_micros() as u64);
+        m.broadcasts.fetch_add(1, Relaxed);
+        m.messages_out.fetch_add(sent, Relaxed);
+        if !self.waiters.is_empty() {
+            self.wake_polls(e);
+        }
+        self.ring.push(e.seq, e.audience.clone(), e.frame.clone());
+        for id in overflow {
+            self.env.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            self.drop_conn(id, close::POLICY, "too slow to keep up", true);
+        }
+    }
+
+    /// Sends a reply (no seq) to one connection.
+    pub(super) fn reply(&mut self, conn: ConnId, frame: ByteString) {
+        let overflow = match self.conns.get(conn) {
+            Some(c) => c.send(frame, None) == Push::Overflow,
+            None => false,
+        };
+        if overflow {
+            self.env.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
+            self.drop_conn(conn, close::POLICY, "too slow to keep up", true);
+        }
+    }
+
+    pub(super) fn reply_error(&mut self, conn: ConnId, id: Option<&Value>, e: &ApiError) {
+        self.env.metrics.error(e.code);
+        self.reply(conn, error_frame(id, e.code, &e.message));
+    }
+
+    /// Closes and forgets a connection, updating presence.
+    pub(super) fn drop_conn(&mut self, id: ConnId, code: u16, reason: &str, discard: bool) {
+        if let Some((conn, last)) = self.conns.remove(id) {
+            conn.close(code, reason, discard);
+            self.env.metrics.joined(conn.role, -1);
+            if last {
+                if let Some(p) = conn.player {
+                    if !self.pollers.contains_key(&p) {
+                        self.presence_left(p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends the coalesced leaderboards when scores moved.
+    pub(super) fn flush_leaderboard(&mut self, ctx: &mut Context<Self>) {
+        if !self.leaderboard_dirty || self.live.phase == Phase::Ended {
+            return;
+        }
+        self.leaderboard_dirty = false;
+        let top = self.live.top();
+        let total = self.live.total_players();
+        let entries = self.live.leaderboard();
+        let events = vec![
+            GameEvent::LeaderboardUpdated {
+                top,
+                total_players: total,
+            },
+            GameEvent::LeaderboardFull { entries },
+        ];
+        self.propose(Vec::new(), events, None, ctx);
+    }
+}

@@ -1,0 +1,167 @@
+//! Presence (who is online, by socket or by long polling) and the long-poll
+//! fallback. Presence changes are gathered and recorded in batches, like
+//! every other sequenced event; the online count goes out at most once a
+//! second.
+
+use super::messages::{Poll, PollReply};
+use super::Session;
+use crate::error::ApiError;
+use crate::game::{GameEvent, Phase, PlayerId, Role};
+use crate::journal::LoggedEvent;
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde_json::json;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// A long-poll waiting for its first event.
+pub struct PollWaiter {
+    role: Role,
+    player: Option<PlayerId>,
+    tx: tokio::sync::oneshot::Sender<String>,
+}
+
+/// A long-poll body: `{"seq":M,"events":[...]}` from already-serialized frames.
+fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a ByteString>) -> String {
+    let mut body = format!("{{\"seq\":{seq},\"events\":[");
+    for (i, f) in frames.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(f);
+    }
+    body.push_str("]}");
+    body
+}
+
+impl Session {
+    /// Players online by socket or by long polling.
+    pub(super) fn online_count(&self) -> usize {
+        self.conns.online_players()
+            + self
+                .pollers
+                .keys()
+                .filter(|p| !self.conns.is_online(p))
+                .count()
+    }
+
+    fn is_online(&self, p: &str) -> bool {
+        self.conns.is_online(p) || self.pollers.contains_key(p)
+    }
+
+    /// A player came online or went offline: recorded with the next batch.
+    pub(super) fn presence_changed(&mut self, player: PlayerId, online: bool) {
+        self.presence_dirty = true;
+        if self.durable.player(&player).is_some() {
+            self.presence_changes.insert(player, online);
+        }
+    }
+
+    pub(super) fn presence_left(&mut self, player: PlayerId) {
+        self.presence_changed(player, false);
+    }
+
+    /// Records the gathered presence changes as one batch of events.
+    pub(super) fn flush_presence_changes(&mut self, ctx: &mut Context<Self>) {
+        if self.presence_changes.is_empty() || self.live.phase == Phase::Ended {
+            self.presence_changes.clear();
+            return;
+        }
+        let events = std::mem::take(&mut self.presence_changes)
+            .into_iter()
+            .map(|(player_id, online)| GameEvent::PresenceChanged { player_id, online })
+            .collect();
+        self.propose(Vec::new(), events, None, ctx);
+    }
+
+    /// Presence changes and, at most once a second, the online count.
+    pub(super) fn flush_presence(&mut self, ctx: &mut Context<Self>) {
+        self.flush_presence_changes(ctx);
+        if self.presence_dirty && self.live.phase != Phase::Ended {
+            self.presence_dirty = false;
+            let count = GameEvent::PresenceCount {
+                online: self.online_count(),
+                total_players: self.live.total_players(),
+            };
+            self.propose(Vec::new(), vec![count], None, ctx);
+        }
+    }
+
+    /// A player's long poll: they count as online while polling.
+    fn poll_seen(&mut self, player: &str) {
+        let was = self.is_online(player);
+        self.pollers.insert(player.to_string(), Instant::now());
+        if !was {
+            self.presence_changed(player.to_string(), true);
+        }
+    }
+
+    /// Polling players that stopped polling go offline.
+    pub(super) fn sweep_pollers(&mut self, _ctx: &mut Context<Self>) {
+        self.waiters.retain(|w| !w.tx.is_closed());
+        let grace = Duration::from_secs(self.env.cfg.poll_presence_secs.max(1));
+        let parked: std::collections::HashSet<&str> = self
+            .waiters
+            .iter()
+            .filter_map(|w| w.player.as_deref())
+            .collect();
+        let gone: Vec<PlayerId> = self
+            .pollers
+            .iter()
+            .filter(|(p, at)| at.elapsed() > grace && !parked.contains(p.as_str()))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in gone {
+            self.pollers.remove(&p);
+            if !self.conns.is_online(&p) {
+                self.presence_left(p);
+            }
+        }
+    }
+
+    /// Answers every parked long-poll this event is for.
+    pub(super) fn wake_polls(&mut self, e: &LoggedEvent) {
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if w.tx.is_closed() {
+                continue;
+            }
+            if e.audience.includes(w.role, w.player.as_deref()) {
+                let _ = w.tx.send(poll_body(e.seq, std::iter::once(&e.frame)));
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+}
+
+impl Handler<Poll> for Session {
+    type Result = Result<PollReply, ApiError>;
+
+    fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
+        let (role, player) = self.caller(msg.claims.as_ref())?;
+        self.env.metrics.polls.fetch_add(1, Relaxed);
+        if let Some(p) = &player {
+            if self.durable.phase != Phase::Ended {
+                self.poll_seen(p);
+                self.flush_presence_changes(ctx);
+            }
+        }
+        let held = self
+            .ring
+            .since(msg.since, self.seq, role, player.as_deref());
+        let Some(held) = held else {
+            self.env.metrics.resyncs.fetch_add(1, Relaxed);
+            let snap = self.snapshot(&Self::view(role, player.as_ref()));
+            let body = json!({"seq": self.seq, "resync": true, "snapshot": snap, "events": []});
+            return Ok(PollReply::Ready(body.to_string()));
+        };
+        if !held.is_empty() || !msg.wait || self.durable.phase == Phase::Ended {
+            let body = poll_body(self.seq, held.iter().map(|h| &h.frame));
+            return Ok(PollReply::Ready(body));
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.waiters.push(PollWaiter { role, player, tx });
+        Ok(PollReply::Wait(rx))
+    }
+}
