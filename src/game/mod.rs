@@ -30,3 +30,6 @@ pub use state::{GameState, Phase, Role};
 
 /// Identifies a player within one session.
 pub type PlayerId = String;
+
+#[cfg(test)]
+mod replay_tests;
