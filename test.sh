@@ -16,9 +16,9 @@ fi
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-targets --no-fail-fast
+  cargo nextest run --workspace --all-targets --features failpoints --no-fail-fast
 else
-  cargo test --workspace --all-targets --no-fail-fast
+  cargo test --workspace --all-targets --features failpoints --no-fail-fast
 fi
 
 cargo build --quiet --bin quizcast

@@ -41,6 +41,25 @@ impl TestServer {
         }
     }
 
+    /// An in-process server on an existing database file (restarts).
+    pub async fn on_db(db: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = Config {
+            db: db.to_path_buf(),
+            workers: 1,
+            ..Config::default()
+        };
+        tweak(&mut cfg);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = quizcast::start(cfg, listener).unwrap();
+        let addr = server.addr;
+        TestServer {
+            base: format!("http://{addr}"),
+            ws_url: format!("ws://{addr}/ws"),
+            server: Some(server),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub async fn shutdown(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
