@@ -223,7 +223,7 @@ async fn a_full_disk_refuses_commands_and_play_resumes_when_there_is_room() {
     let mut srv = TestServer::on_db(&db, |_| {}).await;
     let (code, mc) = srv.create_session(json!({"quiz": quiz()})).await;
     let p = |path: &str| format!("/api/sessions/{code}{path}");
-    let mut quiz_titled = |n: usize| {
+    let quiz_titled = |n: usize| {
         let mut q = quiz();
         q["title"] = json!(format!("Night {n}"));
         // Pad the quiz so each load is a sizeable record (~12 KB).
