@@ -177,6 +177,11 @@ mod tests {
         assert_eq!(c.heartbeat_ms, 15_000);
         assert_eq!(c.max_frame_bytes, 65_536);
         assert!(c.origin_allowed(Some("https://x.example")));
+        // Hostile-room defaults (docs/operations.md says why).
+        assert_eq!(c.tcp_send_buffer, 128 * 1024);
+        assert_eq!(c.close_grace_ms, 5_000);
+        assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
+        assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
     }
 
     #[test]
