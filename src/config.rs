@@ -70,20 +70,56 @@ pub struct Config {
     /// Most open WebSocket connections in total.
     #[arg(long, env = "QUIZCAST_MAX_CONNECTIONS", default_value_t = 60_000)]
     pub max_connections: usize,
-    /// Session creations and HTTP joins per second per client address.
+    /// Session creations and HTTP joins per second per client address
+    /// (0: no limit).
     #[arg(long, env = "QUIZCAST_HTTP_RATE", default_value_t = 50.0)]
     pub http_rate: f64,
     /// Burst of session creations and HTTP joins per client address.
     #[arg(long, env = "QUIZCAST_HTTP_BURST", default_value_t = 500.0)]
     pub http_burst: f64,
+    /// New players joining by name (HTTP or WebSocket `join` with `name`)
+    /// per second per client address (0: no limit). Rejoins with a token
+    /// are not counted.
+    #[arg(long, env = "QUIZCAST_JOIN_RATE", default_value_t = 5.0)]
+    pub join_rate: f64,
+    /// Burst of new players joining by name per client address: a room
+    /// behind one NAT arriving at once.
+    #[arg(long, env = "QUIZCAST_JOIN_BURST", default_value_t = 500.0)]
+    pub join_burst: f64,
+    /// WebSocket upgrades (`GET /ws`) per second per client address
+    /// (0: no limit).
+    #[arg(long, env = "QUIZCAST_UPGRADE_RATE", default_value_t = 50.0)]
+    pub upgrade_rate: f64,
+    /// Burst of WebSocket upgrades per client address: every phone behind
+    /// one NAT reconnecting after a Wi-Fi drop.
+    #[arg(long, env = "QUIZCAST_UPGRADE_BURST", default_value_t = 1000.0)]
+    pub upgrade_burst: f64,
+    /// Answers and marks over HTTP (the polling fallback) per second per
+    /// client address (0: no limit).
+    #[arg(long, env = "QUIZCAST_ANSWER_RATE", default_value_t = 100.0)]
+    pub answer_rate: f64,
+    /// Burst of answers and marks over HTTP per client address.
+    #[arg(long, env = "QUIZCAST_ANSWER_BURST", default_value_t = 1000.0)]
+    pub answer_burst: f64,
+    /// Client addresses each per-address limit keeps track of at most
+    /// (buckets that have refilled are forgotten first).
+    #[arg(long, env = "QUIZCAST_RATE_LIMIT_ADDRESSES", default_value_t = 100_000)]
+    pub rate_limit_addresses: usize,
+    /// After the server closes a WebSocket (or it ends), milliseconds the
+    /// connection has to deliver what is queued before it is aborted (TCP
+    /// reset), so a peer that stopped reading cannot keep it, and its
+    /// kernel buffers, open.
+    #[arg(long, env = "QUIZCAST_CLOSE_GRACE_MS", default_value_t = 5_000)]
+    pub close_grace_ms: u64,
     /// A player on the long-poll fallback counts as online this many seconds
     /// after their last poll (and while one is waiting).
     #[arg(long, env = "QUIZCAST_POLL_PRESENCE_SECS", default_value_t = 10)]
     pub poll_presence_secs: u64,
-    /// Kernel send buffer per connection in bytes (0: the kernel's
-    /// autotuning, up to net.ipv4.tcp_wmem's maximum). A cap bounds what a
-    /// stalled reader can hold in the kernel before its outbox overflows.
-    #[arg(long, env = "QUIZCAST_TCP_SEND_BUFFER", default_value_t = 0)]
+    /// Kernel send buffer per connection in bytes, as given to SO_SNDBUF
+    /// (Linux doubles it for its bookkeeping, so 131072 holds at most
+    /// 256 KiB); 0: the kernel's autotuning, up to net.ipv4.tcp_wmem's
+    /// maximum (4 MiB here). Bounds what a stalled reader holds in the kernel.
+    #[arg(long, env = "QUIZCAST_TCP_SEND_BUFFER", default_value_t = 128 * 1024)]
     pub tcp_send_buffer: usize,
     /// Records a session may add to its log before a snapshot of its state
     /// is written (at least; a large session waits for a quarter of its size
@@ -112,6 +148,10 @@ impl Default for Config {
 impl Config {
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms.max(10))
+    }
+
+    pub fn close_grace(&self) -> Duration {
+        Duration::from_millis(self.close_grace_ms.max(10))
     }
 
     pub fn join_timeout(&self) -> Duration {
@@ -150,6 +190,11 @@ mod tests {
         assert_eq!(c.heartbeat_ms, 15_000);
         assert_eq!(c.max_frame_bytes, 65_536);
         assert!(c.origin_allowed(Some("https://x.example")));
+        // Hostile-room defaults (docs/operations.md says why).
+        assert_eq!(c.tcp_send_buffer, 128 * 1024);
+        assert_eq!(c.close_grace_ms, 5_000);
+        assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
+        assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
     }
 
     #[test]

@@ -10,13 +10,15 @@
 //! - [`http`]: HTTP handlers, one file per resource.
 //! - [`journal`]: the session log (facts and events), fenced appends; SQLite.
 //! - [`store`]: the database schema (migrations) and the signing secret.
-//! - [`auth`], [`config`], [`metrics`], [`ratelimit`], [`error`].
+//! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
+//! - [`auth`], [`config`], [`metrics`], [`error`].
 //!
 //! Data flows one way: socket or HTTP handler -> session actor ->
 //! `GameState::decide` -> facts -> log (append, commit) ->
 //! `GameState::evolve` -> events -> fan-out. Nothing is sent that the log
 //! does not hold.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -49,8 +51,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
     pub log: Option<Arc<dyn journal::SessionLog>>,
-    /// Session creations and HTTP joins, per client address.
-    pub http_limits: ratelimit::PerAddress,
+    /// Per-address limits on sessions, joins, upgrades, answers and marks.
+    pub admission: admission::Admission,
 }
 
 /// A running server.
@@ -124,18 +126,22 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         auth: env.auth.clone(),
         metrics: env.metrics.clone(),
         log: session_log.clone(),
-        http_limits: ratelimit::PerAddress::new(cfg.http_rate, cfg.http_burst),
+        admission: admission::Admission::new(&cfg),
     });
     let addr = listener.local_addr()?;
     let send_buffer = cfg.tcp_send_buffer;
     let workers = if cfg.workers == 0 { cores } else { cfg.workers };
     let server =
         HttpServer::new(move || App::new().app_data(state.clone()).configure(http::routes))
-            .on_connect(move |conn, _| {
-                if send_buffer > 0 {
-                    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            .on_connect(move |conn, data| {
+                if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                    if send_buffer > 0 {
                         let _ = socket2::SockRef::from(tcp).set_send_buffer_size(send_buffer);
                     }
+                    // Lets a WebSocket abort its connection after a close
+                    // its peer never reads (socket::ConnFd).
+                    use std::os::fd::AsRawFd;
+                    data.insert(socket::ConnFd::new(tcp.as_raw_fd()));
                 }
             })
             .workers(workers)

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub resyncs: AtomicU64,
     pub slow_consumer_closes: AtomicU64,
     pub heartbeat_closes: AtomicU64,
+    /// Connections reset because they outlived their close's grace period.
+    pub aborted_connections: AtomicU64,
     errors: Vec<AtomicU64>,
     pub fanout_us: Histogram,
     pub commit_us: Histogram,
@@ -113,6 +115,7 @@ impl Default for Metrics {
             resyncs: AtomicU64::new(0),
             slow_consumer_closes: AtomicU64::new(0),
             heartbeat_closes: AtomicU64::new(0),
+            aborted_connections: AtomicU64::new(0),
             errors: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             fanout_us: Histogram::new(MICROS),
             commit_us: Histogram::new(MICROS),
@@ -173,6 +176,7 @@ impl Metrics {
             "resyncs": self.resyncs.load(Relaxed),
             "slowConsumerCloses": self.slow_consumer_closes.load(Relaxed),
             "heartbeatCloses": self.heartbeat_closes.load(Relaxed),
+            "abortedConnections": self.aborted_connections.load(Relaxed),
             "errors": errors,
             "fanout": {"count": self.fanout_us.count(), "sumMicros": self.fanout_us.sum()},
             "journal": {
@@ -266,6 +270,12 @@ impl Metrics {
             "Sockets closed 4012.",
             "counter",
             &[("", c(&self.heartbeat_closes))],
+        );
+        gauge(
+            "quizcast_aborted_connections_total",
+            "Connections reset for outliving their close by the grace period.",
+            "counter",
+            &[("", c(&self.aborted_connections))],
         );
         gauge(
             "quizcast_polls_total",

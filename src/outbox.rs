@@ -55,6 +55,9 @@ pub struct Outbox {
     limit: usize,
     last_seen_ms: AtomicU64,
     waker: AtomicWaker,
+    /// Notified when the connection is closed by the server (or its socket
+    /// actor ends): the socket's reaper then gives it a grace period to go.
+    ended: tokio::sync::Notify,
 }
 
 impl Outbox {
@@ -64,6 +67,7 @@ impl Outbox {
             limit,
             last_seen_ms: AtomicU64::new(crate::protocol::now_ms()),
             waker: AtomicWaker::new(),
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -173,7 +177,21 @@ impl Outbox {
             });
             Self::wake(&mut inner)
         };
+        self.ended.notify_one();
         self.notify(p)
+    }
+
+    /// Records that the connection is ending (its socket closed or stopped);
+    /// wakes [`ended`](Self::ended).
+    pub fn mark_ended(&self) {
+        self.ended.notify_one();
+    }
+
+    /// Resolves once the server has closed this connection ([`close`](Self::close))
+    /// or its socket ended ([`mark_ended`](Self::mark_ended)), also if that
+    /// happened before the call.
+    pub async fn ended(&self) {
+        self.ended.notified().await
     }
 
     #[cfg(test)]
@@ -221,6 +239,7 @@ impl futures_util::Stream for Frames {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
 
     fn text(n: usize) -> ByteString {
         ByteString::from("x".repeat(n))
@@ -247,6 +266,21 @@ mod tests {
         assert_eq!(o.push_text(text(40), None), Push::Overflow);
         let frames = o.drain();
         assert_eq!(frames.len(), 2);
+    }
+
+    #[test]
+    fn a_close_before_anyone_waits_still_ends_the_wait() {
+        let o = Outbox::new(100);
+        o.close(4008, "slow", true);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(o.ended());
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
+        let o = Outbox::new(100);
+        let mut fut = std::pin::pin!(o.ended());
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        o.mark_ended();
+        assert!(fut.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! This is the only module that knows `actix-web-actors`.
 
+use crate::admission::{self, Action};
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::game::Role;
@@ -21,8 +22,13 @@ use actix::prelude::*;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde_json::{json, Value};
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -50,6 +56,73 @@ pub struct Socket {
     /// A fragmented text message being reassembled.
     partial: Option<Vec<u8>>,
     partial_too_big: bool,
+    /// The client's address, for admission control.
+    ip: IpAddr,
+}
+
+/// The descriptor of the TCP connection a request arrived on, put in the
+/// connection's data by `on_connect` (`crate::start`). It is cleared when
+/// actix drops the connection's data, which happens on the connection's own
+/// thread, before actix closes the socket; so while it holds a descriptor,
+/// that descriptor is this connection's.
+pub struct ConnFd(Rc<Cell<Option<RawFd>>>);
+
+impl ConnFd {
+    pub fn new(fd: RawFd) -> Self {
+        ConnFd(Rc::new(Cell::new(Some(fd))))
+    }
+}
+
+impl Drop for ConnFd {
+    fn drop(&mut self) {
+        self.0.set(None);
+    }
+}
+
+/// Aborts the TCP connection on `fd` if it is still the one to `peer`:
+/// SO_LINGER 0 (closing sends a reset and frees the kernel's buffers at
+/// once, whatever the peer has not read) and a shutdown, which wakes actix's
+/// dispatcher with an error so that it drops (closes) the connection.
+fn abort(fd: RawFd, peer: Option<SocketAddr>) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: `fd` comes from a live `ConnFd`, which is cleared on this thread
+    // before actix closes the descriptor, so it is open and this connection's;
+    // the peer check below guards that once more. The borrow does not
+    // outlive this function and never closes the descriptor.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    match sock.peer_addr() {
+        Ok(a) if a.as_socket() == peer => {}
+        _ => return false,
+    }
+    let _ = sock.set_linger(Some(Duration::ZERO));
+    sock.shutdown(std::net::Shutdown::Both).is_ok()
+}
+
+/// Watches one WebSocket's connection from its worker thread: once the
+/// server has closed it (or its socket actor ended), the connection has
+/// `grace` to go away by itself; if it is still there (a peer that stopped
+/// reading keeps the close frame, and the kernel's send buffer, queued
+/// forever), it is aborted.
+fn spawn_reaper(req: &HttpRequest, outbox: Arc<Outbox>, grace: Duration, app: web::Data<AppState>) {
+    let Some(conn) = req.conn_data::<ConnFd>() else {
+        return;
+    };
+    let fd = conn.0.clone();
+    let peer = req.peer_addr();
+    actix_rt::spawn(async move {
+        outbox.ended().await;
+        drop(outbox);
+        actix_rt::time::sleep(grace).await;
+        if let Some(raw) = fd.get() {
+            if abort(raw, peer) {
+                app.metrics.aborted_connections.fetch_add(1, Relaxed);
+                log::debug!("aborted a connection that outlived its close by {grace:?}");
+            }
+        }
+    });
 }
 
 /// `GET /ws`: checks the origin and upgrades.
@@ -68,30 +141,40 @@ pub async fn upgrade(
             "error": {"code": "FORBIDDEN", "message": "origin not allowed"}
         })));
     }
+    let ip = admission::client_ip(&req);
+    if let Err(refused) = app.admission.check(Action::Upgrade, ip, &app.metrics) {
+        return Ok(actix_web::ResponseError::error_response(&refused));
+    }
     let cfg = &app.cfg;
     if app.metrics.sockets_open.load(Relaxed) >= cfg.max_connections as i64 {
         app.metrics.error(ErrorCode::RateLimited);
-        return Ok(HttpResponse::ServiceUnavailable().json(json!({
-            "error": {"code": "RATE_LIMITED", "message": "server at its connection limit; retry later"}
-        })));
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "5"))
+            .json(json!({
+                "error": {"code": "RATE_LIMITED", "message": "server at its connection limit; retry later"}
+            })));
     }
+    let outbox = Arc::new(Outbox::new(cfg.outbox_bytes));
     let socket = Socket {
         id: NEXT_CONN.fetch_add(1, Relaxed),
         state: State::AwaitingJoin,
-        outbox: Arc::new(Outbox::new(cfg.outbox_bytes)),
+        outbox: outbox.clone(),
         bucket: TokenBucket::new(cfg.msg_rate, cfg.msg_burst),
         app: app.clone(),
         offences: 0,
         flood: 0,
         partial: None,
         partial_too_big: false,
+        ip,
     };
     // Frames a little over the limit get BAD_MESSAGE and the socket lives;
     // frames far over it end the stream.
     let hard_limit = cfg.max_frame_bytes.saturating_mul(16).max(1 << 20);
-    ws::WsResponseBuilder::new(socket, &req, stream)
+    let resp = ws::WsResponseBuilder::new(socket, &req, stream)
         .frame_size(hard_limit)
-        .start()
+        .start()?;
+    spawn_reaper(&req, outbox, cfg.close_grace(), app.clone());
+    Ok(resp)
 }
 
 impl Socket {
@@ -224,6 +307,23 @@ impl Socket {
             self.close(ctx, close::PROTOCOL, "malformed join");
             return;
         }
+        let new_player = join.role == Role::Player && join.token.is_none() && join.name.is_some();
+        if new_player {
+            if let Err(refused) =
+                self.app
+                    .admission
+                    .check(Action::WsJoin, self.ip, &self.app.metrics)
+            {
+                // Counted by admission; the socket stays, awaiting a join.
+                self.app.metrics.messages_out.fetch_add(1, Relaxed);
+                ctx.text(error_frame(
+                    id.as_ref(),
+                    ErrorCode::RateLimited,
+                    &refused.to_string(),
+                ));
+                return;
+            }
+        }
         self.state = State::Joining;
         let registry = self.app.registry.clone();
         let msg = Join {
@@ -313,6 +413,14 @@ impl Actor for Socket {
     fn stopped(&mut self, _: &mut Self::Context) {
         self.app.metrics.sockets_open.fetch_sub(1, Relaxed);
         self.leave_session();
+        self.outbox.mark_ended();
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Also when the actor never ran: the reaper must not wait forever.
+        self.outbox.mark_ended();
     }
 }
 

@@ -121,6 +121,8 @@ async fn a_socket_that_stops_reading_is_closed_4008_while_others_keep_receiving(
     let srv = TestServer::with(|c| {
         c.outbox_bytes = 32 * 1024;
         c.tcp_send_buffer = 16 * 1024;
+        // The reader resumes to find its 4008; not aborted before then.
+        c.close_grace_ms = 120_000;
     })
     .await;
     let long = "x".repeat(1900);

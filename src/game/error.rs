@@ -7,10 +7,13 @@ pub enum GameError {
     SessionEnded,
     #[error("the session is full ({0} players)")]
     SessionFull(usize),
-    #[error("that name is already taken in this session")]
+    #[error(
+        "that name is already taken in this session (names are compared ignoring case, \
+         compatibility forms and look-alike letters, e.g. Cyrillic \u{430} for a)"
+    )]
     NameTaken,
     #[error("invalid name: {0}")]
-    BadName(&'static str),
+    BadName(String),
     #[error("no such player")]
     PlayerNotFound,
     #[error("this role may not do that")]

@@ -34,7 +34,12 @@ impl ResponseError for ApiError {
         if let Some(f) = &self.field {
             body["error"]["field"] = json!(f);
         }
-        HttpResponse::build(self.status_code()).json(body)
+        let mut resp = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::RateLimited {
+            // Limits without a known wait (e.g. chat per sender): a second.
+            resp.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        resp.json(body)
     }
 }
 
@@ -212,20 +217,14 @@ pub async fn authorized(
     Ok((claims, session(app, code).await?))
 }
 
-/// Applies the per-address limit on session creation and joins.
-pub fn limit_by_address(req: &HttpRequest, app: &AppState) -> Result<(), ApiError> {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    if app.http_limits.take(ip) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::RateLimited,
-            "too many requests from this address; slow down",
-        ))
-    }
+/// Admission control for `action` from the request's address.
+pub fn admit(
+    req: &HttpRequest,
+    app: &AppState,
+    action: crate::admission::Action,
+) -> Result<(), crate::admission::Refused> {
+    let ip = crate::admission::client_ip(req);
+    app.admission.check(action, ip, &app.metrics)
 }
 
 /// The session actor for `code`.

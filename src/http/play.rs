@@ -1,6 +1,7 @@
 //! Player routes: answers, marks, chat (also open to the MC).
 
 use super::apply;
+use crate::admission::Action;
 use crate::error::ApiError;
 use crate::game::events::ChatFrom;
 use crate::game::{Command, Outcome, Role};
@@ -16,7 +17,8 @@ pub async fn answer(
     app: web::Data<AppState>,
     code: Code,
     body: web::Json<AnswerData>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, Action::AnswerOrMark)?;
     let b = body.into_inner();
     let cmd = Command::SubmitAnswer {
         player_id: String::new(),
@@ -29,7 +31,7 @@ pub async fn answer(
             question_id,
             revision,
         } => Ok(HttpResponse::Ok().json(json!({"questionId": question_id, "revision": revision}))),
-        _ => Err(ApiError::internal()),
+        _ => Err(ApiError::internal().into()),
     }
 }
 
@@ -38,7 +40,8 @@ pub async fn mark(
     app: web::Data<AppState>,
     code: Code,
     body: web::Json<MarkData>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, Action::AnswerOrMark)?;
     let b = body.into_inner();
     let reply =
         json!({"assignmentId": b.assignment_id, "questionId": b.question_id, "score": b.score});

@@ -1,6 +1,7 @@
 //! `/api/sessions/{code}/players`: join, remove, reset.
 
 use super::{apply, session};
+use crate::admission::Action;
 use crate::error::ApiError;
 use crate::game::Command;
 use crate::session::messages::CreatePlayer;
@@ -20,14 +21,15 @@ pub async fn join(
     app: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<JoinBody>,
-) -> Result<HttpResponse, ApiError> {
-    super::limit_by_address(&req, &app)?;
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, Action::HttpJoin)?;
     let s = session(&app, &path).await?;
     let (player_id, token) = s
         .send(CreatePlayer {
             name: body.into_inner().name,
         })
-        .await??;
+        .await
+        .map_err(ApiError::from)??;
     Ok(HttpResponse::Created().json(json!({"playerId": player_id, "token": token})))
 }
 

@@ -30,8 +30,16 @@ pub async fn create(
     req: HttpRequest,
     app: web::Data<AppState>,
     OptionalJson(body): OptionalJson<CreateBody>,
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, crate::admission::Action::CreateSession)?;
+    Ok(create_admitted(req, app, body).await?)
+}
+
+async fn create_admitted(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    body: CreateBody,
 ) -> Result<HttpResponse, ApiError> {
-    super::limit_by_address(&req, &app)?;
     // Validate first: a bad quiz creates no session.
     let quiz = body.quiz.map(crate::game::quiz::parse).transpose()?;
     let title = body
