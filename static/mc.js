@@ -257,13 +257,13 @@ function render() {
   const q = m.question;
   const ri = m.round ? rounds.findIndex((r) => r.id === m.round.id) : -1;
   text($("now-round"), m.round ? `Round ${ri + 1} of ${rounds.length}: ${m.round.name}` + (q ? ` · question ${q.index + 1} of ${m.round.questionCount}` : "") : m.ended ? "The quiz is over" : "Lobby");
-  const state = !q ? (m.ended ? "Thanks for playing!" : m.round ? "Round announced: no question open yet." : "No question open.")
+  const state = m.ended ? "The quiz is over: final results below." : !q ? (m.round ? "Round announced: no question open yet." : "No question open.")
     : `${q.closed ? (q.revealed ? "Revealed" : "Closed") : "Open"}: ${q.prompt}` + (q.revealed ? ` (answer: ${q.correctAnswer == null ? "marked by people" : describe(q, q.correctAnswer)})` : "");
   text($("now"), m.phase === "marking" ? `Peer marking: ${m.marking?.marksGiven ?? 0}${m.marking?.marksExpected != null ? " of " + m.marking.marksExpected : ""} marks in${m.marking?.completed ? ", all in" : ""}` : state);
   const answeredIds = Object.keys(m.answers);
   const players = [...m.players.values()];
-  text($("answered"), q ? `${answeredIds.length} of ${players.length || m.total || 0} answered` : "");
-  const missing = q && !q.revealed ? players.filter((p) => !(p.playerId in m.answers)).map((p) => p.name) : [];
+  text($("answered"), q && !m.ended ? `${answeredIds.length} of ${players.length || m.total || 0} answered` : "");
+  const missing = q && !q.revealed && !m.ended ? players.filter((p) => !(p.playerId in m.answers)).map((p) => p.name) : [];
   text($("waiting"), missing.length ? `Waiting for: ${missing.slice(0, 6).join(", ")}${missing.length > 6 ? ` and ${missing.length - 6} more` : ""}` : "");
 
   // The next step.

@@ -313,8 +313,11 @@ function renderStage() {
   const stage = $("stage");
   const q = model.question;
   const nodes = [];
-  if (model.round) nodes.push(h("p", { class: "muted" }, `${model.round.name}${q ? ` · question ${q.index + 1} of ${model.round.questionCount}` : ""}`));
+  if (model.round && model.phase !== "ended") nodes.push(h("p", { class: "muted" }, `${model.round.name}${q ? ` · question ${q.index + 1} of ${model.round.questionCount}` : ""}`));
+  $("leave").classList.toggle("hidden", model.phase === "ended");
   if (model.phase === "ended") {
+    $("dot").className = "dot ended";
+    text($("conn"), "quiz over");
     nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
   } else if (model.phase === "marking") {
     nodes.push(...markingView());
