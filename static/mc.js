@@ -172,7 +172,7 @@ const findQ = (id) => {
 /** What the MC does next in this phase: {label, run, hint?} (run null: nothing to do). */
 function nextStep() {
   const rounds = m.quiz.rounds || [];
-  if (m.ended) return { label: "New session", run: newSession, hint: "The quiz is over: the results are below." };
+  if (m.ended) return { label: "New session", run: newSession, hint: "Start a new session for the next quiz (this one stays readable for its results)." };
   if (!rounds.length) return { label: "Load a quiz first", run: null, hint: "Load a quiz below (or use the example quiz) to start." };
   const q = m.question;
   if (m.phase === "marking") {
@@ -245,6 +245,7 @@ function describe(q, a) {
 function render() {
   if (!m) return;
   text($("phase"), `phase: ${m.phase}`);
+  if (m.ended) { $("dot").className = "dot ended"; text($("conn"), "quiz over"); }
   const rounds = m.quiz.rounds || [];
   const qs = rounds.reduce((n, r) => n + r.questions.length, 0);
   text($("quiz-summary"), rounds.length ? `${m.title || "Quiz"}: ${rounds.length} rounds, ${qs} questions.` : "No quiz loaded.");
