@@ -146,7 +146,12 @@ fn built() -> &'static Built {
             assets.insert(fingerprinted, (i, true));
             files.push(prepare(kind, body));
         }
-        let page = |src: &str| prepare("text/html; charset=utf-8", rewrite(src, &renames).into_bytes());
+        let page = |src: &str| {
+            prepare(
+                "text/html; charset=utf-8",
+                rewrite(src, &renames).into_bytes(),
+            )
+        };
         Built {
             assets,
             files,
