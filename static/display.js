@@ -62,9 +62,10 @@ function podium() {
   return h("div", { class: "podium", id: "podium" }, slot(b, "p2", "2nd"), slot(a, "p1", "1st"), slot(c, "p3", "3rd"));
 }
 
-/** The lobby wall: every name that fits, then "+N more". */
+/** The lobby wall: the newest names first (a player sees their own name
+ * appear), as many as fit, then "+N more". */
 function wall() {
-  const list = [...names.values()];
+  const list = [...names.values()].reverse();
   return h("ul", { class: "wall", id: "wall", "aria-label": "Players who joined" }, list.map((n) => h("li", {}, n)));
 }
 
@@ -92,7 +93,7 @@ function fitWall() {
 }
 
 function render() {
-  text($("title"), m.title || "");
+  text($("title"), m.title || "quizcast");
   text($("players"), plural(m.total, "player", "players"));
   const nodes = [];
   const q = m.question;

@@ -376,3 +376,21 @@ test("assets are compressed, fingerprinted and cacheable", async () => {
   assert.equal(plain.headers.get("cache-control"), "no-cache");
   assert.equal((await fetch(`${base}/static/client.js`, { headers: { "if-none-match": plain.headers.get("etag") } })).status, 304);
 });
+
+test("the lobby wall shows every name that fits and counts the rest", async () => {
+  const { code } = await (await fetch(`${base}/api/sessions`, { method: "POST" })).json();
+  const add = (name) => fetch(`${base}/api/sessions/${code}/players`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name }) });
+  const d = await page({ width: 1280, height: 720 });
+  await d.goto(`${base}/display/${code}`);
+  await see(d, "#code", code);
+  for (let i = 0; i < 150; i += 10) await Promise.all(Array.from({ length: 10 }, (_, k) => add(`Player number ${i + k + 1}`)));
+  await see(d, "#players", "150 players");
+  await see(d, "#wall .more", "more");
+  const shown = await d.evaluate(() => [...document.querySelectorAll("#wall li:not(.more)")].filter((li) => !li.hidden).length);
+  const more = Number((await d.textContent("#wall .more")).match(/\d+/)[0]);
+  assert.equal(shown + more, 150);
+  assert.ok(shown >= 12, `only ${shown} names shown`);
+  await fits(d, "1280x720 lobby with 150 players");
+  await d.screenshot({ path: join(ARTIFACTS, "show-lobby-wall-720.png") });
+  await axe(d, "display lobby wall");
+});
