@@ -1,10 +1,13 @@
 // quizcast client module, shared by every page.
 //
 // One connection to a session: WebSocket first, long polling when WebSockets
-// fail; resume with `since` so nothing is missed or shown twice; app-level
-// ping to notice dead connections; reconnect with capped exponential backoff
-// and jitter; honour terminal close codes; queue answers and marks while
-// disconnected and resend them until acknowledged; estimate the server clock.
+// fail, and back to a WebSocket as soon as one works again (probed every
+// `probeEveryMs` while polling); resume with `since` so nothing is missed or
+// shown twice; app-level ping to notice dead connections, and "offline" shown
+// within `offlineAfterMs` of silence (or at once when the browser says it is
+// offline); reconnect with capped exponential backoff and jitter; honour
+// terminal close codes; queue answers and marks while disconnected and resend
+// them until acknowledged; estimate the server clock.
 //
 // Pure helpers are exported for unit tests (node --test).
 
@@ -83,9 +86,20 @@ export class QuizClient {
     this.setTimeout = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
     this.clearTimeout = o.clearTimeout || ((t) => globalThis.clearTimeout(t));
     this.random = o.random || Math.random;
-    // Pages may tune these (tests shorten them) with window.QUIZCAST_PING_MS.
-    this.pingEveryMs = o.pingEveryMs || globalThis.QUIZCAST_PING_MS || 5000;
-    this.pongTimeoutMs = o.pongTimeoutMs || Math.min(4000, this.pingEveryMs);
+    // Pages may tune these (tests shorten them) with window.QUIZCAST_PING_MS
+    // and window.QUIZCAST_PROBE_MS.
+    // A ping a second keeps "offline" within 2 s of a silent network loss
+    // (a phone on wifi without internet fires no offline event); a few bytes
+    // a second per phone.
+    this.pingEveryMs = o.pingEveryMs || globalThis.QUIZCAST_PING_MS || 1000;
+    // The connection counts as dead when the oldest unanswered ping is this old
+    // (slow networks still get a few seconds before a reconnect).
+    this.pongTimeoutMs = o.pongTimeoutMs || Math.max(4000, 2 * this.pingEveryMs);
+    // Nothing heard for this long: show "offline" (the connection is kept,
+    // and shows "live" again as soon as anything arrives).
+    this.offlineAfterMs = o.offlineAfterMs || Math.max(1900, this.pingEveryMs + 900);
+    // While on long polling, try a WebSocket again this often.
+    this.probeEveryMs = o.probeEveryMs || globalThis.QUIZCAST_PROBE_MS || 15000;
     // A connection attempt that neither opens nor fails (flaky mobile data)
     // is abandoned after this long.
     this.connectTimeoutMs = o.connectTimeoutMs || Math.max(3000, 3 * this.pingEveryMs);
@@ -136,6 +150,9 @@ export class QuizClient {
     if (g.addEventListener && !this.listening) {
       this.listening = true;
       g.addEventListener("online", () => this.retryNow());
+      g.addEventListener("offline", () => {
+        if (!this.stopped && this.state !== "closed") this.setState("offline");
+      });
       g.document?.addEventListener?.("visibilitychange", () => {
         if (g.document.visibilityState === "visible") this.retryNow();
       });
@@ -144,13 +161,25 @@ export class QuizClient {
     this.openSocket();
   }
 
+  /** True when the browser knows it has no network. */
+  browserOffline() {
+    const n = (this.window || globalThis).navigator;
+    return !!n && n.onLine === false;
+  }
+
   /** Cuts a pending backoff short when the network is known to be back. */
   retryNow() {
     if (this.stopped || this.state === "connected" || this.state === "polling") return;
+    if (this.mode === "poll") this.probeNow();
     if (this.retryTimer) {
       this.clearTimeout(this.retryTimer);
       this.timers.delete(this.retryTimer);
       this.retryTimer = null;
+    } else if (this.mode === "poll" && this.pollAbort) {
+      // A long poll may hang on a dead network: start a fresh one.
+      this.restartPoll = true;
+      this.pollAbort.abort();
+      return;
     } else if (!(this.mode === "ws" && this.abandon && this.abandon())) {
       return; // an attempt is under way and not stuck in connecting
     }
@@ -165,6 +194,7 @@ export class QuizClient {
     this.timers.clear();
     if (this.ws) { try { this.ws.close(1000); } catch (_) {} }
     this.ws = null;
+    if (this.pollAbort) { try { this.pollAbort.abort(); } catch (_) {} }
   }
 
   joinData() {
@@ -174,30 +204,52 @@ export class QuizClient {
     return d;
   }
 
-  openSocket() {
+  /**
+   * Opens a WebSocket and joins. `probe`: a try while on long polling; the
+   * polling goes on until this socket has joined, and a failure just waits
+   * for the next probe.
+   */
+  openSocket(probe = false) {
     if (this.stopped) return;
-    this.setState(this.attempt === 0 && this.lastSeq === null ? "connecting" : "reconnecting");
+    if (probe) { this.probing = true; this.note("probe ws"); }
+    else this.setState(this.attempt === 0 && this.lastSeq === null ? "connecting" : this.browserOffline() || this.state === "offline" ? "offline" : "reconnecting");
     const url = this.base.replace(/^http/, "ws") + "/ws";
     let ws;
     try {
       ws = new this.WebSocket(url);
     } catch (_) {
+      if (probe) { this.probing = false; return this.scheduleProbe(); }
       return this.socketFailed(false);
     }
-    this.ws = ws;
+    if (!probe) this.ws = ws;
+    else this.probeWs = ws;
     let opened = false;
     let joined = false;
     let pongDue = null;
     let pingTimer = null;
+    let quiet = null;
+    // Any frame proves the connection alive; silence shows "offline".
+    const heard = () => {
+      if (quiet) this.clearTimeout(quiet);
+      quiet = this.later(() => { quiet = null; if (this.ws === ws) this.setState("offline"); }, this.offlineAfterMs);
+      if (this.state === "offline" && this.ws === ws && !this.browserOffline()) this.setState("connected");
+    };
+    // A probe that does not work out waits for the next probe.
+    const probeFailed = () => {
+      this.probing = false;
+      if (this.probeWs === ws) this.probeWs = null;
+      this.scheduleProbe();
+    };
     // Abandons an attempt that hangs (no open, no close) or never gets joined.
     let connectDue = this.later(() => {
       connectDue = null;
       if (joined) return;
       try { ws.close(4999); } catch (_) {}
       cleanup();
+      if (probe) return probeFailed();
       this.socketFailed();
     }, this.connectTimeoutMs);
-    this.abandon = () => {
+    if (!probe) this.abandon = () => {
       if (joined) return false;
       try { ws.close(4999); } catch (_) {}
       cleanup();
@@ -213,14 +265,16 @@ export class QuizClient {
       if (this.ws !== ws) return;
       const sentAt = Date.now();
       this.rawSend({ type: "ping", id: "ping-" + sentAt });
-      pongDue = this.later(dead, this.pongTimeoutMs);
+      // Measured from the oldest unanswered ping.
+      if (!pongDue) pongDue = this.later(dead, this.pongTimeoutMs);
       pingTimer = this.later(ping, this.pingEveryMs);
     };
     const cleanup = () => {
       if (pongDue) this.clearTimeout(pongDue);
       if (pingTimer) this.clearTimeout(pingTimer);
+      if (quiet) { this.clearTimeout(quiet); quiet = null; }
       if (connectDue) { this.clearTimeout(connectDue); connectDue = null; }
-      this.abandon = null;
+      if (!probe || joined) this.abandon = null;
       ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
       if (this.ws === ws) this.ws = null;
     };
@@ -229,6 +283,7 @@ export class QuizClient {
     ws.onclose = (e) => {
       this.note(`close ${e.code} opened=${opened} joined=${joined}`);
       cleanup();
+      if (probe && !joined) return probeFailed();
       if (!opened) return this.socketFailed(false);
       if (!shouldReconnect(e.code)) {
         this.stopped = true;
@@ -241,22 +296,37 @@ export class QuizClient {
       let msg;
       try { msg = JSON.parse(m.data); } catch (_) { return; }
       if (msg.type === "connection:established") {
-        this.rawSend({ type: "join", id: "join", data: this.joinData() });
+        try { ws.send(JSON.stringify({ type: "join", id: "join", data: this.joinData() })); } catch (_) {}
         return;
       }
       if (msg.type === "joined") {
         this.note(`joined seq=${msg.data.seq} resync=${!!msg.data.resync} since=${this.lastSeq}`);
         joined = true;
+        if (probe) {
+          // A WebSocket works again: leave long polling. The poll under way
+          // is dropped; the join's replay from `since` covers its events.
+          probe = false;
+          this.probing = false;
+          this.probeWs = null;
+          if (this.probeTimer) { this.clearTimeout(this.probeTimer); this.timers.delete(this.probeTimer); this.probeTimer = null; }
+          if (this.retryTimer) { this.clearTimeout(this.retryTimer); this.timers.delete(this.retryTimer); this.retryTimer = null; }
+          this.ws = ws;
+          this.mode = "ws";
+          if (this.pollAbort) { try { this.pollAbort.abort(); } catch (_) {} this.pollAbort = null; }
+          this.note("back to ws");
+        }
         if (connectDue) { this.clearTimeout(connectDue); connectDue = null; }
         this.attempt = 0;
         this.wsFailures = 0;
         this.mode = "ws";
         this.handleJoined(msg.data);
         this.setState("connected");
+        heard();
         ping();
         this.flushQueue();
         return;
       }
+      if (joined) heard();
       if (msg.type === "pong") {
         if (pongDue) { this.clearTimeout(pongDue); pongDue = null; }
         const sentAt = Number(String(msg.id || "").replace("ping-", ""));
@@ -310,14 +380,15 @@ export class QuizClient {
   socketFailed() {
     if (this.stopped) return;
     this.wsFailures++;
-    // WebSockets blocked (proxy, captive portal)? Fall back to long polling.
-    if (this.wsFailures >= 2 && this.token) return this.startPolling();
+    // WebSockets blocked (proxy, captive portal)? Fall back to long polling
+    // (a display polls without a token).
+    if (this.wsFailures >= 2 && (this.token || this.role === "display")) return this.startPolling();
     this.retry();
   }
 
   retry() {
     const delay = backoffDelay(this.attempt++, this.random);
-    this.setState(this.attempt > 6 ? "offline" : "reconnecting");
+    this.setState(this.attempt > 6 || this.browserOffline() || this.state === "offline" ? "offline" : "reconnecting");
     this.retryTimer = this.later(() => {
       this.retryTimer = null;
       return this.mode === "ws" ? this.openSocket() : this.poll();
@@ -393,16 +464,32 @@ export class QuizClient {
     this.mode = "poll";
     this.attempt = 0;
     this.setState("polling");
+    this.scheduleProbe();
     this.poll();
   }
 
+  /** While polling, tries a WebSocket again after `probeEveryMs`. */
+  scheduleProbe() {
+    if (this.stopped || this.mode !== "poll" || !this.WebSocket || this.probeTimer || this.probing) return;
+    this.probeTimer = this.later(() => { this.probeTimer = null; this.probeNow(); }, this.probeEveryMs);
+  }
+
+  probeNow() {
+    if (this.stopped || this.mode !== "poll" || !this.WebSocket || this.probing) return;
+    if (this.probeTimer) { this.clearTimeout(this.probeTimer); this.timers.delete(this.probeTimer); this.probeTimer = null; }
+    this.openSocket(true);
+  }
+
   async poll() {
-    if (this.stopped) return;
+    if (this.stopped || this.mode !== "poll") return;
     const since = this.lastSeq ?? 0;
     const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
     try {
       const t0 = Date.now();
-      const r = await this.fetch(`${this.base}/api/sessions/${this.code}/events?since=${since}&wait=${this.lastSeq === null ? 0 : 25}`, { headers });
+      const ac = typeof AbortController === "function" ? new AbortController() : null;
+      this.pollAbort = ac;
+      const r = await this.fetch(`${this.base}/api/sessions/${this.code}/events?since=${since}&wait=${this.lastSeq === null ? 0 : 25}`, { headers, signal: ac?.signal });
+      if (this.mode !== "poll" || this.stopped) return; // back on a WebSocket
       if (r.status === 401 || r.status === 403 || r.status === 404) {
         this.stopped = true;
         this.setState("closed", r.status === 404 ? TERMINAL_CLOSE.get(4004) : TERMINAL_CLOSE.get(r.status === 403 ? 4003 : 4001));
@@ -412,6 +499,8 @@ export class QuizClient {
       const date = Date.parse(r.headers.get("date") || "");
       if (date && Date.now() - t0 < 1500) this.offset = clockOffset(t0, Date.now(), date);
       const body = await r.json();
+      if (this.mode !== "poll" || this.stopped) return;
+      this.pollAbort = null;
       this.setState("polling");
       this.attempt = 0;
       if (body.resync || this.lastSeq === null) {
@@ -433,6 +522,9 @@ export class QuizClient {
       this.flushQueue();
       this.later(() => this.poll(), 0);
     } catch (_) {
+      this.pollAbort = null;
+      if (this.mode !== "poll" || this.stopped) return;
+      if (this.restartPoll) { this.restartPoll = false; this.later(() => this.poll(), 0); return; }
       this.retry();
     }
   }

@@ -6,7 +6,18 @@ const store = {
   get(code) { try { return JSON.parse(localStorage.getItem("quizcast:player:" + code)); } catch (_) { return null; } },
   set(code, v) { localStorage.setItem("quizcast:player:" + code, JSON.stringify(v)); localStorage.setItem("quizcast:last", code); },
   clear(code) { localStorage.removeItem("quizcast:player:" + code); },
+  // The end screen, kept so that a reload after the end still shows it.
+  final(code, v) {
+    try {
+      if (v === undefined) return JSON.parse(localStorage.getItem("quizcast:final:" + code));
+      localStorage.setItem("quizcast:final:" + code, JSON.stringify(v));
+    } catch (_) { return null; }
+  },
 };
+
+const points = (n) => `${n ?? 0} ${Number(n) === 1 ? "point" : "points"}`;
+/** Loose comparison of a text answer (case, spaces, accents), as the server marks. */
+const norm = (v) => String(v ?? "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/\s+/g, " ").trim();
 
 let client = null;
 let model = null;
@@ -25,13 +36,14 @@ const JOIN_ERRORS = {
 function announce(msg) { text($("announce"), msg); }
 
 function setConn(state, detail) {
-  const labels = { connecting: "connecting…", connected: "live", reconnecting: "reconnecting…", offline: "offline, retrying", polling: "live (fallback)", closed: "disconnected" };
+  const labels = { connecting: "connecting…", connected: "live", reconnecting: "reconnecting…", offline: "offline, retrying", polling: "live (fallback)", closed: "disconnected", ended: "quiz over" };
   $("dot").className = "dot " + state;
   text($("conn"), labels[state] || state);
   if (state === "closed") onClosed(detail);
 }
 
 function onClosed(detail) {
+  if (!model && detail && /ended/.test(detail)) return showFinal();
   if (!model) return showJoin(detail);
   if (model.phase === "ended") return;
   if (detail && /removed|token|does not exist/.test(detail)) {
@@ -43,11 +55,41 @@ function onClosed(detail) {
   }
 }
 
+/** After the end (e.g. a reload): the final screen from the server if it
+ * still lets this player read the session, else from what this phone kept. */
+async function showFinal() {
+  const saved = store.get(code);
+  let snap = null;
+  try { snap = await api("GET", `/api/sessions/${code}/state`, { token: saved?.token }); } catch (_) {}
+  const kept = store.final(code);
+  if (snap?.me) {
+    onSnapshot({ ...snap, phase: "ended" });
+  } else if (kept) {
+    onSnapshot({ title: kept.title, phase: "ended", leaderboard: kept.leaderboard || [], me: kept.me, settings: {} });
+  } else {
+    return showJoin("This quiz has ended.");
+  }
+  setConn("ended");
+}
+
+async function leave() {
+  if (!client || !confirm("Leave the quiz? Your score stays on the leaderboard, but you cannot come back under this name.")) return;
+  const c = client;
+  if (c.mode === "ws" && c.state === "connected") {
+    try {
+      await Promise.race([c.send("leave", {}), new Promise((_, no) => setTimeout(() => no(new Error("timeout")), 3000))]);
+    } catch (_) { /* gone anyway on this phone */ }
+  }
+  store.clear(code);
+  showJoin("You left the quiz.");
+}
+
 function showJoin(msg) {
   if (client) client.stop();
   client = null;
   model = null;
   $("game").classList.add("hidden");
+  $("leave").classList.add("hidden");
   $("join").classList.remove("hidden");
   text($("join-error"), msg || "");
 }
@@ -75,6 +117,7 @@ function start(c, token) {
   code = c;
   $("join").classList.add("hidden");
   $("game").classList.remove("hidden");
+  $("leave").classList.remove("hidden");
   history.replaceState(null, "", "/join/" + c);
   client = new QuizClient({ base: location.origin, code: c, role: "player", token, onEvent, onSnapshot, onState: setConn });
   window.quizClient = client;
@@ -87,9 +130,15 @@ function onSnapshot(snap) {
     title: snap.title, phase: snap.phase, round: snap.round, question: snap.question,
     me: snap.me || { answers: {} }, leaderboard: snap.leaderboard || [], total: snap.totalPlayers, online: snap.online,
     settings: snap.settings || {}, assignment: snap.me?.assignment || null, reveal: null, chat: model?.chat || [],
-    saving: {}, errors: {},
+    saving: {}, errors: {}, drafts: model?.drafts || {}, autoSent: model?.autoSent || {},
+    verdict: model?.verdict || null, markNote: model?.markNote || null, newRound: false,
+    peerRounds: model?.peerRounds || {},
   };
-  if (snap.question?.revealed) model.reveal = { correctAnswer: snap.question.correctAnswer, explanation: snap.question.explanation };
+  if (snap.question?.revealed) {
+    model.reveal = { correctAnswer: snap.question.correctAnswer, explanation: snap.question.explanation };
+    if (model.verdict?.qid !== snap.question.questionId) judge(snap.question.questionId, true);
+  }
+  if (snap.phase === "ended") keepFinal();
   stageKey = "";
   render();
 }
@@ -98,10 +147,14 @@ function onEvent(e) {
   if (!model) return;
   const d = e.data || {};
   switch (e.type) {
-    case "game:round-changed": model.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount }; break;
+    case "game:round-changed":
+      model.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount };
+      model.question = null; model.reveal = null; model.newRound = true;
+      announce(`New round: ${d.roundName}.`);
+      break;
     case "game:question-opened":
       model.question = { ...d, closed: false, revealed: false };
-      model.phase = "question"; model.reveal = null;
+      model.phase = "question"; model.reveal = null; model.verdict = null; model.markNote = null; model.newRound = false;
       announce(`New question: ${d.prompt}`);
       break;
     case "game:question-closed":
@@ -112,20 +165,108 @@ function onEvent(e) {
     case "game:answer-revealed":
       model.reveal = d;
       if (model.question?.questionId === d.questionId) model.question.revealed = true;
-      announce(`The answer was ${describe(model.question, d.correctAnswer)}.`);
+      judge(d.questionId, false);
+      announce(`The answer was ${describe(model.question, d.correctAnswer)}. ${model.verdict?.text || ""}`);
       break;
-    case "game:marking-started": model.phase = "marking"; break;
+    case "game:marking-started":
+      model.phase = "marking";
+      model.peerRounds[d.roundId] = { before: model.me.score ?? 0 };
+      break;
     case "marking:assignment-created": model.assignment = { ...d, marks: {} }; announce("You have answers to mark."); break;
-    case "game:marking-ended": model.phase = "closed"; model.assignment = null; break;
-    case "score:updated": model.me.score = d.score; model.me.rank = d.rank; announce(`Your score is ${d.score}, rank ${d.rank}.`); break;
+    case "game:marking-ended": {
+      model.phase = "closed"; model.assignment = null;
+      const pr = model.peerRounds[d.roundId];
+      if (pr) { pr.ended = true; model.markNote = { text: "Marked by your peers: waiting for the scores…", cls: "muted" }; setTimeout(() => settlePeer(d.roundId), 1500); }
+      break;
+    }
+    case "score:updated": {
+      const before = model.me.score ?? 0;
+      model.me.score = d.score; model.me.rank = d.rank;
+      scored(d.score - before);
+      announce(`Your score is ${points(d.score)}, rank ${d.rank}.`);
+      break;
+    }
     case "leaderboard:updated": model.leaderboard = d.top; model.total = d.totalPlayers; break;
     case "presence:count": model.online = d.online; model.total = d.totalPlayers; break;
     case "chat:message": model.chat.push(d); if (model.chat.length > 100) model.chat.shift(); break;
     case "session:settings-changed": model.settings = d.settings; break;
-    case "session:ended": model.phase = "ended"; model.leaderboard = d.leaderboard; announce("The quiz is over."); break;
+    case "session:ended": model.phase = "ended"; model.leaderboard = d.leaderboard; keepFinal(); announce("The quiz is over."); break;
     case "player:left": case "player:removed": break;
   }
   render();
+}
+
+function keepFinal() {
+  if (code) store.final(code, { title: model.title, leaderboard: model.leaderboard, me: { ...model.me, answers: {} } });
+}
+
+/**
+ * The verdict on the player's own answer once the question is revealed,
+ * from what the contract sends: the correct answer, the player's saved
+ * answer and the `score:updated` that follows the reveal (its delta is the
+ * award; no update within a moment means no points). Peer- and MC-marked
+ * questions (no correct answer given) wait for their marks.
+ */
+function judge(qid, fromSnapshot) {
+  const q = model.question;
+  if (!q || q.questionId !== qid) return;
+  const mine = model.me.answers?.[qid];
+  const correct = model.reveal?.correctAnswer;
+  const v = { qid, before: model.me.score ?? 0, settled: false };
+  if (correct == null) {
+    v.people = true;
+    v.text = mine == null ? "No answer this time" : "Waiting for the marks";
+    v.cls = "muted";
+    v.settled = mine == null;
+  } else if (mine == null) {
+    Object.assign(v, { text: "No answer this time", cls: "wrong", icon: "–", settled: true });
+  } else {
+    const right = q.kind === "choice" ? Number(mine) === Number(correct)
+      : q.kind === "number" ? Number(mine) === Number(correct) : norm(mine) === norm(correct);
+    const award = model.settings?.speedBonus ? "" : ` +${q.points ?? 1}`;
+    if (right) Object.assign(v, { text: `Correct!${award}`, cls: "correct", icon: "✓", right: true });
+    else Object.assign(v, { text: "Checking…", cls: "muted" });
+    // A choice is decided here; otherwise the score update decides (accepted
+    // spellings and tolerances are known only to the server).
+    v.settled = q.kind === "choice" || fromSnapshot;
+    if (!right && v.settled) Object.assign(v, { text: "Not this time", cls: "wrong", icon: "✗" });
+    if (!v.settled) setTimeout(() => {
+      if (model?.verdict === v && !v.settled) {
+        v.settled = true;
+        if (!v.right) Object.assign(v, { text: "Not this time", cls: "wrong", icon: "✗" });
+        render(true);
+      }
+    }, 1500);
+  }
+  model.verdict = v;
+}
+
+/** A score change: the award of the verdict waiting for it, if any. */
+function scored(delta) {
+  const v = model.verdict;
+  if (model.phase === "marking" || Object.values(model.peerRounds).some((p) => p.ended && !p.settled)) return;
+  if (!v || v.settled && !v.people) return;
+  if (v.people) {
+    if (delta === 0) return;
+    Object.assign(v, { text: `Marked by the quiz master: ${delta > 0 ? "+" : ""}${delta}`, cls: delta > 0 ? "correct" : "wrong", icon: delta > 0 ? "✓" : "✗", settled: true });
+  } else if (delta > 0) {
+    Object.assign(v, { text: `Correct! +${delta}`, cls: "correct", icon: "✓", right: true, settled: true });
+  } else if (!v.right) {
+    Object.assign(v, { text: "Not this time", cls: "wrong", icon: "✗", settled: true });
+  }
+}
+
+/** After peer marking: what the marks added up to for the round. */
+function settlePeer(roundId) {
+  const pr = model?.peerRounds[roundId];
+  if (!pr || pr.settled) return;
+  pr.settled = true;
+  const delta = (model.me.score ?? 0) - pr.before;
+  const v = model.verdict;
+  if (v?.people && !v.settled) Object.assign(v, { text: "Marked by your peers", settled: true });
+  model.markNote = { text: `Marked by your peers: +${delta} this round`, cls: delta > 0 ? "correct" : "muted" };
+  announce(model.markNote.text);
+  render(true);
 }
 
 function describe(q, answer) {
@@ -134,23 +275,31 @@ function describe(q, answer) {
   return String(answer);
 }
 
-function render() {
+function render(force) {
   if (!model) return;
   text($("title"), model.title || "quizcast");
   document.title = (model.title || "quizcast") + ": play";
-  text($("me-line"), model.me?.name ? `${model.me.name} · ${model.me.score ?? 0} pts · #${model.me.rank ?? "-"}` : "");
+  text($("me-line"), model.me?.name ? `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}` : "");
   renderBoard();
   renderChat();
   const q = model.question;
-  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId].join("|");
+  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id,
+    model.verdict?.text, model.markNote?.text, force ? Math.random() : ""].join("|");
   if (key !== stageKey) { stageKey = key; renderStage(); } else updateStatus();
 }
 
 function renderBoard() {
   const board = $("board");
-  board.replaceChildren(...model.leaderboard.map((e) =>
-    h("li", { class: e.playerId === model.me?.playerId ? "me" : "" },
-      h("span", { class: "name" }, `${e.rank}. ${e.name}`), h("span", {}, `${e.score}`))));
+  const me = model.me?.playerId;
+  const row = (e) => h("li", { class: e.playerId === me ? "me" : "" },
+    h("span", { class: "name" }, `${e.rank}. ${e.name}`, e.playerId === me ? h("span", { class: "you" }, " (you)") : null),
+    h("span", {}, `${e.score}`));
+  const rows = model.leaderboard.map(row);
+  // Outside the top 10: the player's own line below it.
+  if (me && model.me.rank && !model.leaderboard.some((e) => e.playerId === me)) {
+    rows.push(h("li", { class: "gap", "aria-hidden": "true" }, "…"), row({ playerId: me, rank: model.me.rank, name: model.me.name, score: model.me.score ?? 0 }));
+  }
+  board.replaceChildren(...rows);
 }
 
 function renderChat() {
@@ -164,11 +313,19 @@ function renderStage() {
   const stage = $("stage");
   const q = model.question;
   const nodes = [];
-  if (model.round) nodes.push(h("p", { class: "muted" }, `${model.round.name}${q ? ` · question ${q.index + 1} of ${model.round.questionCount}` : ""}`));
+  if (model.round && model.phase !== "ended") nodes.push(h("p", { class: "muted" }, `${model.round.name}${q ? ` · question ${q.index + 1} of ${model.round.questionCount}` : ""}`));
+  $("leave").classList.toggle("hidden", model.phase === "ended");
   if (model.phase === "ended") {
-    nodes.push(h("h2", {}, "The quiz is over"), h("p", {}, `You finished #${model.me?.rank ?? "-"} with ${model.me?.score ?? 0} points. Thanks for playing!`));
+    $("dot").className = "dot ended";
+    text($("conn"), "quiz over");
+    nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
   } else if (model.phase === "marking") {
     nodes.push(...markingView());
+  } else if (!q && model.round && (model.newRound || model.phase !== "lobby")) {
+    const kind = model.round.type && model.round.type !== "standard" ? `${model.round.type[0].toUpperCase()}${model.round.type.slice(1)} round` : "Round";
+    nodes.push(h("h2", { id: "round-banner" }, `${kind}: ${model.round.name}`),
+      h("p", {}, `${model.round.questionCount} ${model.round.questionCount === 1 ? "question" : "questions"}. Get ready!`));
+    if (model.markNote) nodes.push(h("p", { class: "verdict " + model.markNote.cls, id: "mark-note" }, model.markNote.text));
   } else if (!q) {
     nodes.push(h("h2", {}, `You're in, ${model.me?.name || "player"}!`), h("p", { class: "muted" }, "Waiting for the quiz master to start…"), h("p", { id: "count", class: "muted" }));
   } else {
@@ -179,10 +336,15 @@ function renderStage() {
       nodes.push(answerForm(q));
     } else {
       nodes.push(h("h2", {}, q.revealed || model.reveal ? "The answer" : "Time's up!"));
+      const v = model.reveal && model.verdict?.qid === q.questionId ? model.verdict : null;
+      if (v) nodes.push(h("p", { class: "verdict " + v.cls, id: "verdict" }, v.icon ? h("span", { "aria-hidden": "true" }, v.icon + " ") : null, v.text));
+      if (model.markNote) nodes.push(h("p", { class: "verdict " + model.markNote.cls, id: "mark-note" }, model.markNote.text));
       const mine = model.me.answers?.[q.questionId];
       nodes.push(h("p", {}, "Your answer: ", h("strong", { id: "your-answer" }, mine == null ? "(none)" : describe(q, mine))));
       if (model.reveal) {
-        nodes.push(h("p", { class: "correct", id: "correct-answer" }, "Correct answer: ", describe(q, model.reveal.correctAnswer)));
+        nodes.push(model.reveal.correctAnswer == null
+          ? h("p", { class: "muted", id: "correct-answer" }, "No set answer: this one is marked by people.")
+          : h("p", { class: "correct", id: "correct-answer" }, "Correct answer: ", describe(q, model.reveal.correctAnswer)));
         if (model.reveal.explanation) nodes.push(h("p", { class: "muted", id: "explanation" }, model.reveal.explanation));
       }
     }
@@ -205,10 +367,31 @@ function answerForm(q) {
         submit(i);
       } }, `${String.fromCharCode(65 + i)}. ${c}`)));
   }
-  const input = h("input", { id: "answer", name: "answer", autocomplete: "off", inputmode: q.kind === "number" ? "decimal" : "text", value: mine ?? "" });
-  return h("form", { onsubmit: (ev) => { ev.preventDefault(); const v = input.value.trim(); if (v) submit(q.kind === "number" ? Number(v.replace(",", ".")) : v); } },
+  const qid = q.questionId;
+  const input = h("input", { id: "answer", name: "answer", autocomplete: "off", inputmode: q.kind === "number" ? "decimal" : "text",
+    value: model.drafts[qid] ?? mine ?? "", "aria-describedby": "draft-note",
+    oninput: () => { model.drafts[qid] = input.value; updateStatus(); } });
+  return h("form", { onsubmit: (ev) => { ev.preventDefault(); const v = parse(q, input.value); if (v != null) submit(v); } },
     h("label", { for: "answer" }, q.kind === "number" ? "Your answer (a number)" : "Your answer"),
-    h("div", { class: "row" }, input, h("button", { type: "submit" }, "Submit")));
+    h("div", { class: "row" }, input, h("button", { type: "submit" }, "Submit")),
+    h("p", { id: "draft-note", class: "muted" }));
+}
+
+function parse(q, raw) {
+  const v = String(raw ?? "").trim();
+  if (!v) return null;
+  if (q.kind !== "number") return v;
+  const n = Number(v.replace(",", "."));
+  return Number.isFinite(n) ? n : null;
+}
+
+/** A typed answer that differs from the saved one (null when none). */
+function unsent(q) {
+  const draft = model.drafts[q.questionId];
+  const v = parse(q, draft);
+  if (v == null) return null;
+  const mine = model.me.answers?.[q.questionId];
+  return mine != null && String(mine) === String(v) ? null : v;
 }
 
 function sendAnswer(q, value) {
@@ -219,6 +402,7 @@ function sendAnswer(q, value) {
   client.send("answer:submit", { questionId: qid, answer: value }, "answer:" + qid).then(() => {
     model.me.answers[qid] = value;
     delete model.saving[qid];
+    if (model.drafts[qid] != null && String(parse(q, model.drafts[qid])) === String(value)) delete model.drafts[qid];
     updateStatus();
   }, (e) => {
     if (e.code === "REPLACED") return;
@@ -239,13 +423,25 @@ function updateStatus() {
   else if (model.me.answers?.[qid] != null && !q.closed) { el.className = "saved"; text(el, "Answer saved ✓"); }
   else if (!q.closed) text(el, "Not answered yet");
   else text(el, "");
+  const note = $("draft-note");
+  if (note) text(note, !q.closed && !model.saving[qid] && unsent(q) != null
+    ? (q.deadline ? "Not sent yet: it will be sent when the time runs out." : "Not sent yet: press Submit.") : "");
   const count = $("count");
   if (count) text(count, `${model.total ?? 0} players in the quiz`);
 }
 
+/** How long before the deadline (server clock) a typed, unsubmitted answer is sent for the player. */
+const AUTO_SUBMIT_MS = 1000;
+
 function tick() {
   const el = $("countdown");
   if (!el || !model?.question || !client) return;
+  const q = model.question;
+  if (q.deadline && !q.closed && !model.autoSent[q.questionId] && !model.saving[q.questionId]
+      && q.deadline - client.now() <= AUTO_SUBMIT_MS) {
+    const v = unsent(q);
+    if (v != null) { model.autoSent[q.questionId] = true; sendAnswer(q, v); announce("Your typed answer was sent."); }
+  }
   const s = secondsLeft(model.question.deadline, client);
   if (s == null) { text(el, ""); return; }
   text(el, `${s}s`);
@@ -284,6 +480,7 @@ function sendMark(item, score) {
 }
 
 $("join-form").addEventListener("submit", join);
+$("leave").addEventListener("click", leave);
 $("chat-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const t = $("chat-text").value.trim();

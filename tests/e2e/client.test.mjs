@@ -213,3 +213,112 @@ test("an attempt that hangs in connecting is abandoned and retried", () => {
   made[2].msg({ type: "joined", id: "join", data: { seq: 1, snapshot: {} } });
   assert.equal(c.state, "connected");
 });
+
+/** Fires the queued timer with this delay (the fake clock has no absolute time). */
+function fire(timers, ms) {
+  const t = timers.q.find((x) => x.ms === ms);
+  assert.ok(t, `no timer of ${ms} ms in ${timers.delays()}`);
+  timers.clear(t.id);
+  t.f();
+}
+
+test("silence shows offline within 2 s, and anything heard shows live again", () => {
+  const { c, timers, made, states } = client({ pingEveryMs: 1000, pongTimeoutMs: 4000, offlineAfterMs: 1900 });
+  c.start();
+  made[0].open();
+  made[0].msg({ type: "joined", id: "join", data: { seq: 1, snapshot: {} } });
+  assert.equal(c.state, "connected");
+  assert.ok(c.offlineAfterMs < 2000);
+  fire(timers, 1900);
+  assert.equal(c.state, "offline");
+  assert.equal(made[0].closedWith, undefined, "the socket is kept until the pong deadline");
+  made[0].msg({ type: "pong", id: made[0].last("ping").id, data: { serverTime: Date.now() } });
+  assert.equal(c.state, "connected");
+  // Still silent at the pong deadline: dead, and the retry keeps saying offline.
+  fire(timers, 1000); // the next ping
+  fire(timers, 1900);
+  fire(timers, 4000);
+  assert.equal(made[0].closedWith, 4999);
+  assert.equal(c.state, "offline");
+  assert.deepEqual(states.map((s) => s[0]), ["connecting", "connected", "offline", "connected", "offline"]);
+});
+
+test("the defaults notice a silent network loss within 2 s", () => {
+  const { c } = client();
+  assert.ok(c.pingEveryMs < c.offlineAfterMs && c.offlineAfterMs <= 2000, `${c.pingEveryMs} ${c.offlineAfterMs}`);
+  assert.ok(c.pongTimeoutMs >= 4000, "a slow network is not cut off at once");
+});
+
+test("the browser's offline event shows offline at once", () => {
+  const listeners = {};
+  const win = { addEventListener: (t, f) => { listeners[t] = f; }, navigator: { onLine: true } };
+  const { c, made } = client({ window: win });
+  c.start();
+  made[0].open();
+  made[0].msg({ type: "joined", id: "join", data: { seq: 1, snapshot: {} } });
+  win.navigator.onLine = false;
+  listeners.offline();
+  assert.equal(c.state, "offline");
+  // Frames that still trickle in do not claim "live" while the browser is offline.
+  made[0].msg({ type: "presence:count", seq: 2, data: {} });
+  assert.equal(c.state, "offline");
+  win.navigator.onLine = true;
+  made[0].msg({ type: "presence:count", seq: 3, data: {} });
+  assert.equal(c.state, "connected");
+});
+
+function pollingClient(extra = {}) {
+  const calls = [];
+  const aborted = [];
+  const fetch = (url, opts = {}) => {
+    calls.push(url);
+    if (calls.length === 1) {
+      const body = { seq: 5, resync: true, snapshot: { phase: "lobby" }, events: [] };
+      return Promise.resolve({ ok: true, status: 200, headers: { get: () => null }, json: async () => body });
+    }
+    // Later polls hang (a long poll with nothing new) until aborted.
+    return new Promise((_, reject) => opts.signal?.addEventListener("abort", () => { aborted.push(url); reject(new Error("aborted")); }));
+  };
+  const ctx = client({ fetch, probeEveryMs: 5000, ...extra });
+  ctx.calls = calls;
+  ctx.aborted = aborted;
+  return ctx;
+}
+
+test("while long polling, a WebSocket is probed and taken back as soon as it works", async () => {
+  const { c, timers, made, calls, aborted, snaps, events } = pollingClient();
+  c.start();
+  made[0].drop(1006);
+  while (made.length < 2) timers.next();
+  made[1].drop(1006);
+  assert.equal(c.mode, "poll");
+  assert.equal(c.state, "polling");
+  for (let i = 0; i < 5; i++) { await new Promise((r) => setImmediate(r)); if (timers.q.some((t) => t.ms === 0)) fire(timers, 0); }
+  assert.equal(snaps.length, 1);
+  assert.equal(calls.length, 2, "a long poll is waiting");
+  // The probe: a WebSocket that fails keeps the client polling and waits for the next probe.
+  fire(timers, 5000);
+  assert.equal(made.length, 3);
+  made[2].drop(1006);
+  assert.equal(c.mode, "poll");
+  assert.equal(c.state, "polling");
+  assert.ok(timers.delays().includes(5000), "next probe scheduled");
+  // The next probe works: back on the WebSocket, resuming from the polled seq.
+  fire(timers, 5000);
+  assert.equal(made.length, 4);
+  made[3].open();
+  assert.equal(made[3].last("join").data.since, 5);
+  made[3].msg({ type: "joined", id: "join", data: { role: "player", seq: 6, snapshot: { phase: "question" } } });
+  made[3].msg({ type: "game:question-opened", seq: 6, data: {} });
+  assert.equal(c.mode, "ws");
+  assert.equal(c.state, "connected");
+  assert.equal(aborted.length, 1, "the waiting long poll was dropped");
+  assert.equal(snaps.length, 1, "a resume, not a new snapshot");
+  assert.deepEqual(events.map((e) => e.seq), [6]);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls.length, 2, "no more polling");
+  assert.ok(!timers.delays().includes(5000), "no more probes");
+  // Answers now go over the WebSocket.
+  c.send("answer:submit", { questionId: "q1", answer: "x" }, "answer:q1");
+  assert.equal(made[3].last("answer:submit").data.answer, "x");
+});
