@@ -140,7 +140,14 @@ impl Handler<Create> for Registry {
     fn handle(&mut self, msg: Create, _: &mut Context<Self>) -> Self::Result {
         let code = loop {
             let c = new_code();
-            if !self.sessions.contains_key(&c) && !self.creating.contains(&c) {
+            // A quarantined session keeps its code (its rows stay untouched).
+            let quarantined = self
+                .env
+                .cfg
+                .quarantine
+                .iter()
+                .any(|q| q.eq_ignore_ascii_case(&c));
+            if !self.sessions.contains_key(&c) && !self.creating.contains(&c) && !quarantined {
                 break c;
             }
         };
