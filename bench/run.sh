@@ -86,6 +86,17 @@ done
 # limit); the load side splits over processes the same way it would for 50k.
 run "2 load processes" "" idle --players "$IDLE" --hold-secs 10 --procs 2
 
+# Recovery: a log of S sessions x P players x K answered questions, written
+# as the server writes it, then the time from start to listening.
+if [ -n "${QUICK:-}" ]; then REC="--sessions 10 --players 200 --questions 10"; else REC="--sessions 100 --players 1000 --questions 30"; fi
+echo "== recovery $REC" >&2
+status=0
+# shellcheck disable=SC2086
+report=$($PIN_LOAD target/release/quizcast-load --json recovery --server-bin target/release/quizcast $REC) || status=$?
+printf '{"label":"","serverFlags":"","serverPeakRssKiB":%s,"serverCpuSecs":0,"exit":%s,"report":%s}\n' \
+    "$(echo "$report" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"].get("serverRssKiBAfterRecovery") or 0)')" \
+    "$status" "$report" >> "$RUNS"
+
 python3 - "$RUNS" "$OUT/$DATE.json" "$DATE" <<'PY'
 import json, sys, platform, os
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

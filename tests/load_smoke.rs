@@ -114,3 +114,24 @@ fn the_load_tool_refuses_non_loopback_targets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
 }
+
+#[test]
+fn the_recovery_scenario_rebuilds_a_written_log() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"))
+        .args([
+            "--json",
+            "recovery",
+            "--server-bin",
+            env!("CARGO_BIN_EXE_quizcast"),
+        ])
+        .args(["--sessions", "3", "--players", "40", "--questions", "4"])
+        .output()
+        .expect("run quizcast-load");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    // 1 quiz + 40 joins + 4 x (open + 40 answers + reveal), per session.
+    assert_eq!(report["results"]["records"], 3 * (1 + 40 + 4 * 42));
+}

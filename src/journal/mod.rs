@@ -16,7 +16,7 @@ pub mod sqlite;
 
 use crate::game::state::Settings;
 use crate::game::{Audience, Fact, GameState};
-use actix::{Message, Recipient};
+use actix::Message;
 use bytestring::ByteString;
 
 /// A sequenced event as every recipient got it: the same bytes after a
@@ -47,7 +47,20 @@ pub struct Append {
     /// late answer about records it already gave up on is ignored.
     pub generation: u64,
     pub records: Vec<Record>,
-    pub notify: Recipient<Committed>,
+    /// Told how the append went (from the log's own thread).
+    pub notify: Notify,
+}
+
+/// Where the answer to an append goes (a session actor's mailbox, usually).
+pub type Notify = Box<dyn FnOnce(Committed) + Send>;
+
+/// Whether a session should write a snapshot now: when the records since
+/// the last one outnumber `min_records` and a quarter of the state's size
+/// (so a snapshot costs O(1) per record), but not while a question is open
+/// (the burst of answers) unless the tail has grown four times past that.
+pub fn snapshot_due(since: usize, size: usize, question_open: bool, min_records: usize) -> bool {
+    let threshold = min_records.max(size / 4);
+    since >= threshold && (!question_open || since >= 4 * threshold)
 }
 
 /// Why an append did not land.

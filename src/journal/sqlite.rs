@@ -126,6 +126,21 @@ impl SqliteLog {
         ))
     }
 
+    /// Appends, handing the append back while the queue is full (for a
+    /// bulk writer that waits instead of refusing, e.g. the recovery bench).
+    pub fn append_or_return(&self, append: Append) -> Result<(), Append> {
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = guard.as_ref() else {
+            return Err(append);
+        };
+        match tx.try_send(Op::Append(append)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(Op::Append(a)))
+            | Err(TrySendError::Disconnected(Op::Append(a))) => Err(a),
+            Err(_) => Ok(()),
+        }
+    }
+
     fn send(&self, op: Op) -> Result<(), LogBusy> {
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
         match guard.as_ref().map(|tx| tx.try_send(op)) {
@@ -413,7 +428,7 @@ fn writer(mut conn: Connection, rx: Receiver<Op>, mut ends: Ends, metrics: Arc<M
             match op {
                 Op::Append(a) => {
                     let upto = a.records.last().map_or(a.expected, |r| r.pos);
-                    a.notify.do_send(Committed {
+                    (a.notify)(Committed {
                         generation: a.generation,
                         upto,
                         result,

@@ -159,7 +159,10 @@ impl Session {
             expected: pos - 1,
             generation: self.generation,
             records: vec![record],
-            notify: ctx.address().recipient(),
+            notify: {
+                let me = ctx.address();
+                Box::new(move |c| me.do_send(c))
+            },
         };
         if log.append(append).is_err() {
             log::error!("session {}: the log queue is full", self.code());
@@ -326,13 +329,13 @@ impl Session {
         let Some(log) = self.env.log.clone() else {
             return;
         };
-        let threshold = self
-            .env
-            .cfg
-            .snapshot_records
-            .max(self.durable.size_hint() / 4);
-        let busy = self.durable.phase == Phase::Question && self.since_snapshot < 4 * threshold;
-        if self.since_snapshot < threshold || busy {
+        let due = crate::journal::snapshot_due(
+            self.since_snapshot,
+            self.durable.size_hint(),
+            self.durable.phase == Phase::Question,
+            self.env.cfg.snapshot_records,
+        );
+        if !due {
             return;
         }
         let body = match serde_json::to_vec(&self.durable) {

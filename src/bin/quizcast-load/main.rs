@@ -4,6 +4,7 @@
 //! in order. Loopback targets only; every run is bounded in count and time.
 
 mod client;
+mod recovery;
 mod scenarios;
 mod stats;
 
@@ -111,6 +112,23 @@ enum Scenario {
         #[arg(long, default_value_t = 3)]
         gap_questions: usize,
     },
+    /// Writes S sessions of P players and K answered questions into a fresh
+    /// log exactly as the server would, then starts the server binary on it
+    /// and times its recovery (start -> listening). Needs no running server.
+    Recovery {
+        /// The quizcast binary to start.
+        #[arg(long, default_value = "target/release/quizcast")]
+        server_bin: String,
+        /// Sessions in the log.
+        #[arg(long, default_value_t = 100)]
+        sessions: usize,
+        /// Players per session.
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Answered questions per session.
+        #[arg(long, default_value_t = 30)]
+        questions: usize,
+    },
     /// Hold N joined connections for T seconds; with --server-pid, the
     /// server's RSS per connection.
     Idle {
@@ -202,6 +220,14 @@ fn main() -> std::process::ExitCode {
                 players,
                 gap_questions,
             } => scenarios::reconnect(&common, players, gap_questions.max(1)).await,
+            Scenario::Recovery {
+                server_bin,
+                sessions,
+                players,
+                questions,
+            } => {
+                recovery::recovery(&common, &server_bin, sessions, players, questions.max(1)).await
+            }
             Scenario::Idle {
                 players,
                 hold_secs,
