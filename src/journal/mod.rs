@@ -132,6 +132,23 @@ pub trait SessionLog: Send + Sync {
     fn ended(&self, code: &str, at_ms: u64) -> Result<(), LogBusy>;
     /// Forgets a session.
     fn delete(&self, code: &str) -> Result<(), LogBusy>;
+    /// Codes of the sessions the log holds that have not ended (blocking).
+    fn live_sessions(&self) -> Result<Vec<String>, crate::store::StoreError>;
+    /// One session as of its last record: snapshot plus the records after
+    /// it, and its last `events` events (blocking; a takeover or an edge).
+    fn read_session(
+        &self,
+        code: &str,
+        events: usize,
+    ) -> Result<Option<StoredSession>, crate::store::StoreError>;
+    /// Up to `limit` events after `seq`, oldest first (blocking; a resume
+    /// older than the ring).
+    fn events_after(
+        &self,
+        code: &str,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, crate::store::StoreError>;
     /// Waits until everything queued so far is written (shutdown, tests).
     fn flush(&self);
     /// Writes what is queued and stops.

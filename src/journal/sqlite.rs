@@ -70,6 +70,9 @@ pub struct LoadOptions {
 
 /// Handle to the writer thread.
 pub struct SqliteLog {
+    /// Reads (never on an actor's thread) on their own connection: WAL
+    /// readers never block the writer.
+    reader: Mutex<Connection>,
     tx: Mutex<Option<SyncSender<Op>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpoints: Mutex<Option<(JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>)>>,
@@ -116,8 +119,10 @@ impl SqliteLog {
         let thread = std::thread::Builder::new()
             .name("quizcast-log".into())
             .spawn(move || writer(conn, rx, ends, metrics))?;
+        let reader = Mutex::new(store::open(path)?);
         Ok((
             SqliteLog {
+                reader,
                 tx: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 checkpoints: Mutex::new(Some((checkpoints, stop))),
@@ -185,6 +190,77 @@ impl SessionLog for SqliteLog {
         self.send(Op::Delete {
             code: code.to_string(),
         })
+    }
+
+    fn live_sessions(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let codes = conn
+            .prepare_cached("SELECT code FROM sessions WHERE ended_ms IS NULL ORDER BY created_ms")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(codes)
+    }
+
+    fn read_session(&self, code: &str, events: usize) -> Result<Option<StoredSession>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let opts = LoadOptions {
+            ring_events: events,
+            ..LoadOptions::default()
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT nonce, title, settings, created_ms, ended_ms, seq, pos, epoch FROM sessions WHERE code = ?1",
+        )?;
+        let row = stmt
+            .query_row(params![code], |r| {
+                Ok((
+                    SessionHeader {
+                        code: code.to_string(),
+                        nonce: r.get(0)?,
+                        title: r.get(1)?,
+                        settings: Default::default(),
+                        created_ms: r.get::<_, i64>(3)? as u64,
+                    },
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)? as u64,
+                    r.get::<_, i64>(6)? as u64,
+                    r.get::<_, i64>(7)? as u64,
+                ))
+            })
+            .optional()?;
+        let Some((mut header, settings, ended, seq, pos, epoch)) = row else {
+            return Ok(None);
+        };
+        header.settings = serde_json::from_str(&settings)
+            .map_err(|e| unreadable(code, 0, "session settings", e))?;
+        let mut s = load_one(&conn, header, seq, pos, epoch, &opts)?;
+        s.ended_ms = ended.map(|x| x as u64);
+        Ok(Some(s))
+    }
+
+    fn events_after(
+        &self,
+        code: &str,
+        seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, audience, frame FROM events WHERE code = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![code, seq as i64, limit as i64])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let s = r.get::<_, i64>(0)? as u64;
+            let audience: Audience = serde_json::from_str(&r.get::<_, String>(1)?)
+                .map_err(|e| unreadable(code, s, "event audience", e))?;
+            out.push(LoggedEvent {
+                seq: s,
+                audience,
+                frame: r.get::<_, String>(2)?.into(),
+            });
+        }
+        Ok(out)
     }
 
     fn flush(&self) {
@@ -556,4 +632,130 @@ fn write_record(
         ])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn header(code: &str) -> SessionHeader {
+        SessionHeader {
+            code: code.into(),
+            nonce: "n".into(),
+            title: "T".into(),
+            settings: Default::default(),
+            created_ms: 1,
+        }
+    }
+
+    /// An append of one record with one fact, reporting to `tx`.
+    fn append(code: &str, epoch: u64, expected: u64, tx: &mpsc::Sender<Committed>) -> Append {
+        let tx = tx.clone();
+        let facts = vec![Fact::ChatSent {
+            from: crate::game::events::ChatFrom {
+                player_id: None,
+                name: "MC".into(),
+                role: crate::game::Role::Mc,
+            },
+            text: format!("record {}", expected + 1),
+        }];
+        Append {
+            code: code.into(),
+            epoch,
+            expected,
+            generation: 0,
+            records: vec![Record {
+                pos: expected + 1,
+                facts,
+                events: vec![LoggedEvent {
+                    seq: expected + 1,
+                    audience: Audience::All,
+                    frame: format!("{{\"seq\":{}}}", expected + 1).into(),
+                }],
+            }],
+            notify: Box::new(move |c| {
+                let _ = tx.send(c);
+            }),
+        }
+    }
+
+    #[test]
+    fn appends_are_fenced_by_position_and_epoch_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("q.db");
+        let (log, stored) = SqliteLog::open(
+            &db,
+            false,
+            &LoadOptions::default(),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        assert!(stored.is_empty());
+        let (done, created) = tokio::sync::oneshot::channel();
+        log.create(header("ABCDE"), done).unwrap();
+        log.flush();
+        assert_eq!(created.blocking_recv().unwrap(), Ok(()));
+        // Chat needs chat on: a settings fact first, as record 1.
+        let (tx, rx) = mpsc::channel();
+        let mut first = append("ABCDE", 1, 0, &tx);
+        first.records[0].facts = vec![Fact::SettingsChanged {
+            settings: crate::game::state::Settings {
+                chat: true,
+                ..Default::default()
+            },
+        }];
+        log.append(first).unwrap();
+        log.append(append("ABCDE", 1, 1, &tx)).unwrap();
+        // A second writer at a stale position, and one of another epoch.
+        log.append(append("ABCDE", 1, 1, &tx)).unwrap();
+        log.append(append("ABCDE", 2, 2, &tx)).unwrap();
+        log.flush();
+        let got: Vec<_> = rx.try_iter().map(|c| (c.upto, c.result)).collect();
+        assert_eq!(got[0], (1, Ok(())));
+        assert_eq!(got[1], (2, Ok(())));
+        assert_eq!(
+            got[2],
+            (
+                2,
+                Err(AppendFailure::Fenced {
+                    stored: 2,
+                    epoch: 1
+                })
+            )
+        );
+        assert_eq!(
+            got[3],
+            (
+                3,
+                Err(AppendFailure::Fenced {
+                    stored: 2,
+                    epoch: 1
+                })
+            )
+        );
+        assert_eq!(log.live_sessions().unwrap(), vec!["ABCDE".to_string()]);
+        let s = log.read_session("ABCDE", 10).unwrap().unwrap();
+        assert_eq!((s.pos, s.seq, s.events.len()), (2, 2, 2));
+        assert!(s.state.settings.chat);
+        let after = log.events_after("ABCDE", 1, 10).unwrap();
+        assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
+        // A snapshot replaces the facts it covers; the state reads the same.
+        log.snapshot("ABCDE", 2, 2, serde_json::to_vec(&s.state).unwrap())
+            .unwrap();
+        log.close();
+        let (_, stored) = SqliteLog::open(
+            &db,
+            false,
+            &LoadOptions {
+                ring_events: 10,
+                ..Default::default()
+            },
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].state.to_value(), s.state.to_value());
+        assert_eq!((stored[0].pos, stored[0].seq), (2, 2));
+    }
 }
