@@ -162,11 +162,16 @@ pub async fn settings(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `POST .../leaderboard/show` body; an empty body shows it.
+/// `POST .../leaderboard/show` body; an empty body (or `{}`) shows it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ShowBody {
+    #[serde(default = "shown_by_default")]
     shown: bool,
+}
+
+fn shown_by_default() -> bool {
+    true
 }
 
 impl Default for ShowBody {
