@@ -124,7 +124,7 @@ function onEvent(e) {
     case "player:joined": m.players.set(d.playerId, { playerId: d.playerId, name: d.name, score: 0, online: false }); m.total = d.totalPlayers; break;
     case "player:left": case "player:removed": m.players.delete(d.playerId); m.total = d.totalPlayers; break;
     case "player:all-cleared": m.players.clear(); m.total = 0; break;
-    case "player:banned": m.bans.set(d.banId, { banId: d.banId, name: d.name, device: null }); break;
+    case "player:banned": m.bans.set(d.banId, { banId: d.banId, name: d.name, device: d.device }); break;
     case "player:unbanned": m.bans.delete(d.banId); announce(`${d.name} may join again.`); break;
     case "game:leaderboard-shown":
       m.showBoard = d.shown;

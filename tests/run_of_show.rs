@@ -147,6 +147,7 @@ async fn a_removed_player_stays_out_by_name_and_device_until_let_back() {
     assert_eq!(s, 204);
     let banned = mc_ws.expect("player:banned").await;
     assert_eq!(banned["data"]["name"], "Ann");
+    assert_eq!(banned["data"]["device"], true);
     let ban_id = banned["data"]["banId"].as_str().unwrap().to_string();
 
     // Same name (and a look-alike) over HTTP, same device under a new name,

@@ -201,6 +201,8 @@ pub enum GameEvent {
         ban_id: String,
         player_id: PlayerId,
         name: String,
+        /// Whether their device is kept out too (never the id itself).
+        device: bool,
     },
     /// Extension: the MC let a removed player back in (MC only).
     #[serde(rename = "player:unbanned", rename_all = "camelCase")]

@@ -43,6 +43,7 @@ impl GameState {
                     ban_id: ban_id.clone(),
                     player_id: player_id.clone(),
                     name: name.clone(),
+                    device: device_id.is_some(),
                 }]
             }
             Fact::PlayerUnbanned { ban_id } => {
