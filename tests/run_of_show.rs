@@ -397,3 +397,57 @@ async fn a_player_leaves_over_http_as_over_a_websocket() {
         .iter()
         .all(|e| e["type"] != "player:banned"));
 }
+
+#[actix_rt::test]
+async fn bans_awards_and_the_moment_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = TestServer::on_db(&db, |_| {}).await;
+    let (code, token, _mc, _display) = night(&srv).await;
+    let players = format!("/api/sessions/{code}/players");
+    let device = "device-0123456789";
+    let (_, v) = srv
+        .post(&players, None, json!({"name": "Ann", "deviceId": device}))
+        .await;
+    let ann = v["playerId"].as_str().unwrap().to_string();
+    let (_, bob_token) = srv.join_http(&code, "Bob").await;
+    mc(
+        &srv,
+        &code,
+        &token,
+        "/question",
+        json!({"questionId": "q2", "timeLimitSec": 0}),
+    )
+    .await;
+    let (s, _) = srv
+        .post(
+            &format!("/api/sessions/{code}/answers"),
+            Some(&bob_token),
+            json!({"questionId": "q2", "answer": 1}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    mc(&srv, &code, &token, "/question/reveal", json!({})).await;
+    srv.request("DELETE", &format!("{players}/{ann}"), Some(&token), None)
+        .await;
+    mc(&srv, &code, &token, "/leaderboard/show", json!({})).await;
+    srv.shutdown().await;
+
+    let srv = TestServer::on_db(&db, |_| {}).await;
+    let (s, v) = srv
+        .post(&players, None, json!({"name": "Other", "deviceId": device}))
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("FORBIDDEN")));
+    let (_, st) = srv
+        .get(&format!("/api/sessions/{code}/state"), Some(&bob_token))
+        .await;
+    assert_eq!(st["leaderboardShown"], true);
+    assert_eq!(
+        st["me"]["awards"],
+        json!({"q2": {"score": 2.0, "by": "auto"}})
+    );
+    let (_, st) = srv
+        .get(&format!("/api/sessions/{code}/state"), Some(&token))
+        .await;
+    assert_eq!(st["bans"][0]["name"], "Ann");
+}
