@@ -62,6 +62,8 @@ fn game_code(e: &GameError) -> ErrorCode {
         GameError::ChatDisabled => ErrorCode::ChatDisabled,
         GameError::BadRequest(_) => ErrorCode::BadRequest,
         GameError::InvalidQuiz(_) => ErrorCode::InvalidQuiz,
+        GameError::Banned => ErrorCode::Forbidden,
+        GameError::BanNotFound => ErrorCode::PlayerNotFound,
     }
 }
 

@@ -215,6 +215,10 @@ pub struct JoinData {
     pub name: Option<String>,
     #[serde(default)]
     pub since: Option<u64>,
+    /// Extension: the client's device id (with `name`), so a player the MC
+    /// removed stays out on this device.
+    #[serde(default)]
+    pub device_id: Option<String>,
 }
 
 /// `answer:submit` data.

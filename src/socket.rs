@@ -336,6 +336,7 @@ impl Socket {
                 join.name
             },
             since: join.since,
+            device_id: join.device_id,
             reply_id: id.clone(),
             outbox: self.outbox.clone(),
         };

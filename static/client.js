@@ -197,6 +197,23 @@ export class QuizClient {
     if (this.pollAbort) { try { this.pollAbort.abort(); } catch (_) {} }
   }
 
+  /**
+   * A player leaves for good: `leave` over a joined WebSocket, else its
+   * HTTP twin (`DELETE .../players/me`, e.g. on long polling). Resolves
+   * once the server has it (or rejects); stops the connection either way.
+   */
+  async leave(timeoutMs = 3000) {
+    const viaSocket = this.mode === "ws" && this.state === "connected";
+    let timer;
+    const timeout = new Promise((_, no) => { timer = this.setTimeout(() => no(new Error("timeout")), timeoutMs); });
+    const done = viaSocket ? this.send("leave", {})
+      : this.fetch(`${this.base}/api/sessions/${this.code}/players/me`, {
+        method: "DELETE", headers: { Authorization: `Bearer ${this.token}` },
+      }).then((r) => { if (!r.ok && r.status !== 403) throw new Error("leave " + r.status); });
+    done.catch(() => {}); // a late failure after the timeout is nobody's business
+    try { await Promise.race([done, timeout]); } finally { this.clearTimeout(timer); this.stop(); }
+  }
+
   joinData() {
     const d = { sessionCode: this.code, role: this.role };
     if (this.token) d.token = this.token;

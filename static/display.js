@@ -9,7 +9,8 @@ const $ = (id) => document.getElementById(id);
 const code = (location.pathname.match(/^\/display\/([A-Za-z0-9]{5})/) || [])[1]?.toUpperCase();
 let m = null;
 let client = null;
-/** Everyone seen joining (the display's snapshot has only the top 10). */
+/** Who joined, oldest first: the snapshot's roster (the newest 200), then
+ * every `player:joined`. Names beyond it are counted in "+N more". */
 const names = new Map();
 
 const points = (n) => `${n ?? 0} ${Number(n) === 1 ? "point" : "points"}`;
@@ -17,7 +18,11 @@ const plural = (n, one, many) => `${n ?? 0} ${Number(n) === 1 ? one : many}`;
 
 function onSnapshot(snap) {
   m = { title: snap.title, phase: snap.phase, round: snap.round, question: snap.question, board: snap.leaderboard || [],
-        total: snap.totalPlayers, online: snap.online, answered: 0, reveal: null, newRound: false };
+        total: snap.totalPlayers, online: snap.online, answered: 0, reveal: null, newRound: false, showBoard: !!snap.leaderboardShown };
+  if (snap.players) {
+    names.clear();
+    for (const p of snap.players) names.set(p.playerId, p.name);
+  }
   for (const e of m.board) if (!names.has(e.playerId)) names.set(e.playerId, e.name);
   if (snap.question?.revealed) m.reveal = { correctAnswer: snap.question.correctAnswer, explanation: snap.question.explanation };
   if (m.phase === "ended") keepFinal();
@@ -32,8 +37,9 @@ function onEvent(e) {
   if (!m) return;
   const d = e.data || {};
   switch (e.type) {
-    case "game:round-changed": m.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount }; m.question = null; m.reveal = null; m.newRound = true; break;
-    case "game:question-opened": m.question = { ...d, closed: false }; m.phase = "question"; m.answered = 0; m.reveal = null; m.newRound = false; break;
+    case "game:round-changed": m.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount }; m.question = null; m.reveal = null; m.newRound = true; m.showBoard = false; break;
+    case "game:question-opened": m.question = { ...d, closed: false }; m.phase = "question"; m.answered = 0; m.reveal = null; m.newRound = false; m.showBoard = false; break;
+    case "game:leaderboard-shown": m.showBoard = d.shown; m.board = d.top; m.total = d.totalPlayers; break;
     case "game:question-closed": if (m.question) m.question.closed = true; m.phase = "closed"; break;
     case "game:answer-revealed": m.reveal = d; break;
     case "player:answer-submitted": if (m.question?.questionId === d.questionId) m.answered = d.answeredCount; m.total = d.totalPlayers; break;
@@ -43,9 +49,9 @@ function onEvent(e) {
     case "presence:count": m.online = d.online; m.total = d.totalPlayers; break;
     case "leaderboard:updated": m.board = d.top; break;
     case "leaderboard:full": m.board = d.entries.slice(0, 10); break;
-    case "game:marking-started": m.phase = "marking"; break;
+    case "game:marking-started": m.phase = "marking"; m.showBoard = false; break;
     case "game:marking-ended": m.phase = "closed"; break;
-    case "session:ended": m.phase = "ended"; m.board = d.leaderboard; keepFinal(); break;
+    case "session:ended": m.phase = "ended"; m.showBoard = false; m.board = d.leaderboard; keepFinal(); break;
   }
   render();
 }
@@ -79,14 +85,16 @@ function fitWall() {
   const limit = el.clientHeight;
   const fits = (li) => li.offsetTop - el.offsetTop + li.offsetHeight <= limit + 1;
   let shown = items.length;
+  // Players who joined before the roster this screen knows (a reload in a big room).
+  const unknown = Math.max(0, (m?.total ?? 0) - items.length);
   while (shown > 0 && !fits(items[shown - 1])) shown--;
-  if (shown === items.length) return;
+  if (shown === items.length && !unknown) return;
   for (const li of items.slice(shown)) li.hidden = true;
   const more = h("li", { class: "more" });
   el.append(more);
   // Make room for the "+N more" chip itself.
   for (;;) {
-    text(more, `+${items.length - shown} more`);
+    text(more, `+${items.length - shown + unknown} more`);
     if (fits(more) || shown === 0) break;
     items[--shown].hidden = true;
   }
@@ -99,6 +107,11 @@ function render() {
   const q = m.question;
   if (m.phase === "ended") {
     nodes.push(h("h2", {}, "Final results"), podium());
+  } else if (m.showBoard) {
+    // The leaderboard moment: the top 10, large, in two columns (fits 720p).
+    nodes.push(h("h2", { id: "board-moment" }, "Leaderboard"),
+      h("ol", { class: "moment", id: "moment" }, m.board.slice(0, 10).map((e) =>
+        h("li", {}, h("span", { class: "rank" }, `${e.rank}`), h("span", { class: "name" }, e.name), h("span", { class: "pts" }, String(e.score))))));
   } else if (m.phase === "marking") {
     nodes.push(h("h2", {}, "Peer marking"), h("p", { class: "big-msg" }, "Players are marking each other's answers on their phones…"));
   } else if (!q) {

@@ -12,7 +12,6 @@ let ticker = null;
 
 const call = (method, path, body) => api(method, `/api/sessions/${session.code}${path}`, { token: session.token, body });
 const points = (n) => `${n ?? 0} ${Number(n) === 1 ? "point" : "points"}`;
-const marked = () => { try { return new Set(JSON.parse(localStorage.getItem("quizcast:mc-marked:" + session.code)) || []); } catch (_) { return new Set(); } };
 
 function announce(msg) { text($("announce"), msg); }
 
@@ -92,7 +91,11 @@ function onSnapshot(snap) {
     players: new Map((snap.players || []).map((p) => [p.playerId, p])), board: snap.leaderboard || [],
     answers: snap.answers || {}, total: snap.totalPlayers, marking: snap.marking || null,
     settings: snap.settings || {}, chat: m?.chat || [], ended: snap.phase === "ended", given: m?.given || {},
-    results: m?.results || null, markedRounds: marked(),
+    results: m?.results || null,
+    // From the server, so another device knows which rounds are marked.
+    markedRounds: new Set(snap.markedRounds || []),
+    bans: new Map((snap.bans || []).map((b) => [b.banId, b])),
+    showBoard: !!snap.leaderboardShown, boardShownFor: m?.boardShownFor || null,
   };
   const hasQuiz = m.quiz.rounds.length > 0;
   if (!hasQuiz) $("quiz-panel").open = true;
@@ -121,13 +124,19 @@ function onEvent(e) {
     case "player:joined": m.players.set(d.playerId, { playerId: d.playerId, name: d.name, score: 0, online: false }); m.total = d.totalPlayers; break;
     case "player:left": case "player:removed": m.players.delete(d.playerId); m.total = d.totalPlayers; break;
     case "player:all-cleared": m.players.clear(); m.total = 0; break;
+    case "player:banned": m.bans.set(d.banId, { banId: d.banId, name: d.name, device: d.device }); break;
+    case "player:unbanned": m.bans.delete(d.banId); announce(`${d.name} may join again.`); break;
+    case "game:leaderboard-shown":
+      m.showBoard = d.shown;
+      if (d.shown) m.boardShownFor = m.round?.id || "lobby";
+      break;
     case "presence:changed": { const p = m.players.get(d.playerId); if (p) p.online = d.online; break; }
     case "game:round-changed":
       m.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount };
-      m.question = null; m.answers = {};
+      m.question = null; m.answers = {}; m.showBoard = false;
       announce(`Round started: ${d.roundName}`);
       break;
-    case "game:question-opened": m.question = { ...d, closed: false }; m.phase = "question"; m.answers = {}; refreshAnswers(); break;
+    case "game:question-opened": m.question = { ...d, closed: false }; m.phase = "question"; m.answers = {}; m.showBoard = false; refreshAnswers(); break;
     case "game:question-closed": if (m.question) m.question.closed = true; m.phase = "closed"; refreshAnswers(); break;
     case "game:answer-revealed": if (m.question) { m.question.revealed = true; m.question.correctAnswer = d.correctAnswer; } break;
     case "player:answer-submitted":
@@ -137,13 +146,12 @@ function onEvent(e) {
         refreshAnswers();
       }
       break;
-    case "game:marking-started": m.phase = "marking"; m.marking = { roundId: d.roundId, marksGiven: 0, marksExpected: null, completed: false }; break;
+    case "game:marking-started": m.phase = "marking"; m.showBoard = false; m.marking = { roundId: d.roundId, marksGiven: 0, marksExpected: null, completed: false }; break;
     case "marking:score-updated": if (m.marking) m.marking.marksGiven = (m.marking.marksGiven || 0) + 1; break;
     case "marking:completed": if (m.marking) m.marking.completed = true; break;
     case "game:marking-ended":
       m.phase = "closed"; m.marking = null;
       m.markedRounds.add(d.roundId);
-      localStorage.setItem("quizcast:mc-marked:" + session.code, JSON.stringify([...m.markedRounds]));
       break;
     case "leaderboard:full":
       m.board = d.entries;
@@ -153,7 +161,7 @@ function onEvent(e) {
     case "chat:message": m.chat.push(d); break;
     case "session:settings-changed": m.settings = d.settings; break;
     case "session:ended":
-      m.phase = "ended"; m.ended = true; m.board = d.leaderboard;
+      m.phase = "ended"; m.ended = true; m.board = d.leaderboard; m.showBoard = false;
       for (const p of m.players.values()) p.online = false; // every socket is closed now
       loadResults();
       break;
@@ -197,6 +205,11 @@ function nextStep() {
   if (round.questions.some((x) => markingOf(x) === "peer") && !m.markedRounds.has(round.id)) {
     return { label: "Start marking", hint: hint || `The players mark each other's answers to ${round.name}.`, run: startMarking(round.id) };
   }
+  // Between rounds: the standings, once, before the next round starts.
+  if (ri + 1 < rounds.length && !m.showBoard && m.boardShownFor !== round.id) {
+    return { label: "Show leaderboard", hint: hint || `${round.name} is done: show the standings on the screen and the phones.`,
+      run: () => call("POST", "/leaderboard/show", { shown: true }) };
+  }
   if (ri + 1 < rounds.length) {
     const nr = rounds[ri + 1];
     return { label: `Start round ${ri + 2}: ${nr.name}`, hint, run: () => call("POST", "/round", { roundId: nr.id }) };
@@ -226,6 +239,7 @@ function forbidden(id) {
     case "reveal-q": return !q ? "No question to reveal yet" : q.revealed ? "This answer is already revealed" : m.phase === "marking" ? "End marking first" : null;
     case "marking-on": return noQuiz ? "Load a quiz first" : open ? "Close the question first" : m.phase === "marking" ? "Marking is already on" : !m.round ? "Start a round first" : null;
     case "marking-off": return m.phase === "marking" ? null : "Marking has not started";
+    case "board-toggle": return noQuiz && !m.players.size ? "Nobody has joined yet" : open ? "A question is open: close it first" : m.phase === "marking" ? "End marking first" : null;
     case "end": return null;
   }
   return null;
@@ -260,7 +274,7 @@ function render() {
   text($("now-round"), m.round ? `Round ${ri + 1} of ${rounds.length}: ${m.round.name}` + (q ? ` · question ${q.index + 1} of ${m.round.questionCount}` : "") : m.ended ? "The quiz is over" : "Lobby");
   const state = m.ended ? "The quiz is over: final results below." : !q ? (m.round ? "Round announced: no question open yet." : "No question open.")
     : `${q.closed ? (q.revealed ? "Revealed" : "Closed") : "Open"}: ${q.prompt}` + (q.revealed ? ` (answer: ${q.correctAnswer == null ? "marked by people" : describe(q, q.correctAnswer)})` : "");
-  text($("now"), m.phase === "marking" ? `Peer marking: ${m.marking?.marksGiven ?? 0}${m.marking?.marksExpected != null ? " of " + m.marking.marksExpected : ""} marks in${m.marking?.completed ? ", all in" : ""}` : state);
+  text($("now"), m.showBoard ? "Showing the leaderboard on the screen and the phones (until the next question)." : m.phase === "marking" ? `Peer marking: ${m.marking?.marksGiven ?? 0}${m.marking?.marksExpected != null ? " of " + m.marking.marksExpected : ""} marks in${m.marking?.completed ? ", all in" : ""}` : state);
   const answeredIds = Object.keys(m.answers);
   const players = [...m.players.values()];
   text($("answered"), q && !m.ended ? `${answeredIds.length} of ${players.length || m.total || 0} answered` : "");
@@ -274,7 +288,8 @@ function render() {
   primary.disabled = !step.run;
   primary.dataset.step = step.label;
   text($("primary-hint"), step.hint || "");
-  for (const id of ["round-start", "open-selected", "open-next", "close-q", "reveal-q", "marking-on", "marking-off", "end"]) setAllowed($(id), forbidden(id));
+  for (const id of ["round-start", "open-selected", "open-next", "close-q", "reveal-q", "marking-on", "marking-off", "board-toggle", "end"]) setAllowed($(id), forbidden(id));
+  text($("board-toggle"), m.showBoard ? "Hide leaderboard" : "Show leaderboard");
 
   text($("marking-progress"), m.marking ? `Marking ${m.marking.roundId}: ${m.marking.marksGiven ?? 0}${m.marking.marksExpected != null ? "/" + m.marking.marksExpected : ""} marks in${m.marking.completed ? ", all marks are in" : ""}.` : "");
   $("chat-on").checked = !!m.settings.chat;
@@ -284,10 +299,24 @@ function render() {
       h("td", {}, h("span", { "aria-hidden": "true" }, p.online ? "● " : "○ "), p.online ? "online" : "offline"),
       h("td", {}, String(p.score ?? 0)),
       h("td", {}, h("button", { class: "secondary", "aria-label": `Kick ${p.name}`, onclick: () => kick(p) }, "Kick")))));
+  renderBans();
   $("board").replaceChildren(...m.board.slice(0, 20).map((e) => h("li", {}, h("span", { class: "name" }, `${e.rank}. ${e.name}`), h("span", {}, String(e.score)))));
   $("chat-log").replaceChildren(...m.chat.map((c) => h("p", {}, h("strong", { class: "name" }, c.from.name + ": "), c.text)));
   renderAnswers();
   renderResults();
+}
+
+/** Removed players kept out, each with a button to let them back in. */
+function renderBans() {
+  const bans = [...m.bans.values()];
+  $("bans-block").classList.toggle("hidden", bans.length === 0);
+  $("bans").replaceChildren(...bans.map((b) => h("li", {}, h("span", { class: "name" }, b.name),
+    b.device ? h("span", { class: "muted" }, " (and their device)") : null, " ",
+    h("button", { type: "button", class: "secondary", "aria-label": `Let back in ${b.name}`, onclick: () => unban(b) }, "Let back in"))));
+}
+
+async function unban(b) {
+  try { await call("DELETE", `/bans/${encodeURIComponent(b.banId)}`); } catch (e) { text($("run-error"), e.message); }
 }
 
 /** The current question's answers, by player, with marking in place for MC-marked questions. */
@@ -368,7 +397,7 @@ function tick() {
 }
 
 async function kick(p) {
-  if (!confirm(`Remove ${p.name} from the quiz?`)) return;
+  if (!confirm(`Remove ${p.name} from the quiz? They cannot rejoin (by name or from their device) until you let them back in.`)) return;
   try { await call("DELETE", `/players/${p.playerId}`); } catch (e) { text($("run-error"), e.message); }
 }
 
@@ -426,6 +455,7 @@ on("close-q", () => call("POST", "/question/close", {}));
 on("reveal-q", () => call("POST", "/question/reveal", {}));
 on("marking-on", () => startMarking($("round-select").value || undefined)());
 on("marking-off", () => call("POST", "/marking", { enabled: false }));
+on("board-toggle", () => call("POST", "/leaderboard/show", { shown: !m.showBoard }));
 on("end", async () => { if (confirm("End the quiz for everyone?")) await call("POST", "/end", {}); });
 $("chat-on").addEventListener("change", act(null, () => call("PATCH", "/settings", { chat: $("chat-on").checked })));
 $("chat-form").addEventListener("submit", (ev) => { ev.preventDefault(); const t = $("chat-text").value.trim(); if (t) act(null, async () => { await call("POST", "/chat", { text: t }); $("chat-text").value = ""; })(); });

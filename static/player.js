@@ -15,6 +15,24 @@ const store = {
   },
 };
 
+/**
+ * This browser's device id (docs/protocol.md, Device ids): made up once and
+ * kept, so a player the MC removed stays out on this device.
+ */
+function deviceId(storage = globalThis.localStorage) {
+  const KEY = "quizcast:device";
+  try {
+    const kept = storage.getItem(KEY);
+    if (kept && /^[A-Za-z0-9_-]{8,64}$/.test(kept)) return kept;
+    const made = globalThis.crypto?.randomUUID?.()
+      || Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join("");
+    storage.setItem(KEY, made);
+    return made;
+  } catch (_) {
+    return undefined; // no storage (private mode): join without one
+  }
+}
+
 const points = (n) => `${n ?? 0} ${Number(n) === 1 ? "point" : "points"}`;
 /** Loose comparison of a text answer (case, spaces, accents), as the server marks. */
 const norm = (v) => String(v ?? "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/\s+/g, " ").trim();
@@ -31,6 +49,7 @@ const JOIN_ERRORS = {
   SESSION_FULL: "This quiz is full.",
   SESSION_ENDED: "This quiz has already ended.",
   RATE_LIMITED: "Too many attempts. Wait a moment and try again.",
+  FORBIDDEN: "The quiz master removed you from this quiz. Ask them to let you back in.",
 };
 
 function announce(msg) { text($("announce"), msg); }
@@ -74,12 +93,8 @@ async function showFinal() {
 
 async function leave() {
   if (!client || !confirm("Leave the quiz? Your score stays on the leaderboard, but you cannot come back under this name.")) return;
-  const c = client;
-  if (c.mode === "ws" && c.state === "connected") {
-    try {
-      await Promise.race([c.send("leave", {}), new Promise((_, no) => setTimeout(() => no(new Error("timeout")), 3000))]);
-    } catch (_) { /* gone anyway on this phone */ }
-  }
+  // Over the WebSocket, or its HTTP twin on long polling.
+  try { await client.leave(); } catch (_) { /* gone anyway on this phone */ }
   store.clear(code);
   showJoin("You left the quiz.");
 }
@@ -103,7 +118,7 @@ async function join(ev) {
   if (!name) return text($("join-error"), "Please enter your name.");
   $("join-btn").disabled = true;
   try {
-    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name } });
+    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name, deviceId: deviceId() } });
     store.set(c, { token: r.token, playerId: r.playerId, name });
     start(c, r.token);
   } catch (e) {
@@ -128,7 +143,8 @@ function start(c, token) {
 function onSnapshot(snap) {
   model = {
     title: snap.title, phase: snap.phase, round: snap.round, question: snap.question,
-    me: snap.me || { answers: {} }, leaderboard: snap.leaderboard || [], total: snap.totalPlayers, online: snap.online,
+    me: { awards: {}, ...(snap.me || { answers: {} }) }, leaderboard: snap.leaderboard || [], total: snap.totalPlayers, online: snap.online,
+    showBoard: !!snap.leaderboardShown,
     settings: snap.settings || {}, assignment: snap.me?.assignment || null, reveal: null, chat: model?.chat || [],
     saving: {}, errors: {}, drafts: model?.drafts || {}, autoSent: model?.autoSent || {},
     verdict: model?.verdict || null, markNote: model?.markNote || null, newRound: false,
@@ -149,12 +165,12 @@ function onEvent(e) {
   switch (e.type) {
     case "game:round-changed":
       model.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount };
-      model.question = null; model.reveal = null; model.newRound = true;
+      model.question = null; model.reveal = null; model.newRound = true; model.showBoard = false;
       announce(`New round: ${d.roundName}.`);
       break;
     case "game:question-opened":
       model.question = { ...d, closed: false, revealed: false };
-      model.phase = "question"; model.reveal = null; model.verdict = null; model.markNote = null; model.newRound = false;
+      model.phase = "question"; model.reveal = null; model.verdict = null; model.markNote = null; model.newRound = false; model.showBoard = false;
       announce(`New question: ${d.prompt}`);
       break;
     case "game:question-closed":
@@ -169,7 +185,7 @@ function onEvent(e) {
       announce(`The answer was ${describe(model.question, d.correctAnswer)}. ${model.verdict?.text || ""}`);
       break;
     case "game:marking-started":
-      model.phase = "marking";
+      model.phase = "marking"; model.showBoard = false;
       model.peerRounds[d.roundId] = { before: model.me.score ?? 0 };
       break;
     case "marking:assignment-created": model.assignment = { ...d, marks: {} }; announce("You have answers to mark."); break;
@@ -182,15 +198,21 @@ function onEvent(e) {
     case "score:updated": {
       const before = model.me.score ?? 0;
       model.me.score = d.score; model.me.rank = d.rank;
-      scored(d.score - before);
+      // The awards that caused it (extension): exact verdicts.
+      if (d.awards) { model.me.awards = { ...model.me.awards, ...d.awards }; awarded(d.awards); }
+      else scored(d.score - before);
       announce(`Your score is ${points(d.score)}, rank ${d.rank}.`);
       break;
     }
+    case "game:leaderboard-shown":
+      model.showBoard = d.shown; model.leaderboard = d.top; model.total = d.totalPlayers;
+      if (d.shown) announce(`The leaderboard: you are #${model.me.rank ?? "-"} with ${points(model.me.score)}.`);
+      break;
     case "leaderboard:updated": model.leaderboard = d.top; model.total = d.totalPlayers; break;
     case "presence:count": model.online = d.online; model.total = d.totalPlayers; break;
     case "chat:message": model.chat.push(d); if (model.chat.length > 100) model.chat.shift(); break;
     case "session:settings-changed": model.settings = d.settings; break;
-    case "session:ended": model.phase = "ended"; model.leaderboard = d.leaderboard; keepFinal(); announce("The quiz is over."); break;
+    case "session:ended": model.phase = "ended"; model.showBoard = false; model.leaderboard = d.leaderboard; keepFinal(); announce("The quiz is over."); break;
     case "player:left": case "player:removed": break;
   }
   render();
@@ -213,7 +235,13 @@ function judge(qid, fromSnapshot) {
   const mine = model.me.answers?.[qid];
   const correct = model.reveal?.correctAnswer;
   const v = { qid, before: model.me.score ?? 0, settled: false };
-  if (correct == null) {
+  const award = model.me.awards?.[qid];
+  if (award) {
+    // The server's own award (kept in the snapshot): exact, also after a reload.
+    model.verdict = Object.assign(v, verdictOf(q, award), { settled: true });
+    return;
+  }
+  if (correct == null || (q.marking && q.marking !== "auto")) {
     v.people = true;
     v.text = mine == null ? "No answer this time" : "Waiting for the marks";
     v.cls = "muted";
@@ -230,15 +258,40 @@ function judge(qid, fromSnapshot) {
     // spellings and tolerances are known only to the server).
     v.settled = q.kind === "choice" || fromSnapshot;
     if (!right && v.settled) Object.assign(v, { text: "Not this time", cls: "wrong", icon: "✗" });
+    // The award comes in the score:updated right behind the reveal; this
+    // only covers a server that does not name awards.
     if (!v.settled) setTimeout(() => {
       if (model?.verdict === v && !v.settled) {
         v.settled = true;
         if (!v.right) Object.assign(v, { text: "Not this time", cls: "wrong", icon: "✗" });
         render(true);
       }
-    }, 1500);
+    }, 3000);
   }
   model.verdict = v;
+}
+
+/** The verdict an award gives ({score, by}: auto, peer or mc). */
+function verdictOf(q, a) {
+  const plus = `+${a.score}`;
+  if (a.by === "mc") return { text: `Marked by the quiz master: ${a.score > 0 ? plus : "0"}`, cls: a.score > 0 ? "correct" : "wrong", icon: a.score > 0 ? "✓" : "✗", people: true };
+  if (a.by === "peer") return { text: `Marked by your peers: ${a.score} of ${q?.points ?? a.score}`, cls: a.score > 0 ? "correct" : "wrong", icon: a.score > 0 ? "✓" : "✗", people: true };
+  return a.score > 0 ? { text: `Correct! ${plus}`, cls: "correct", icon: "✓", right: true } : { text: "Not this time", cls: "wrong", icon: "✗" };
+}
+
+/** Awards named by a score update: the verdict of the current question, and
+ * after peer marking what the round's marks added up to. */
+function awarded(awards) {
+  const v = model.verdict;
+  const q = model.question;
+  if (v && q && awards[v.qid] && q.questionId === v.qid) Object.assign(v, verdictOf(q, awards[v.qid]), { settled: true });
+  const peer = Object.values(awards).filter((a) => a.by === "peer");
+  if (peer.length) {
+    const sum = peer.reduce((n, a) => n + a.score, 0);
+    for (const pr of Object.values(model.peerRounds)) if (pr.ended) pr.settled = true;
+    model.markNote = { text: `Marked by your peers: +${sum} this round`, cls: sum > 0 ? "correct" : "muted" };
+    announce(model.markNote.text);
+  }
 }
 
 /** A score change: the award of the verdict waiting for it, if any. */
@@ -283,7 +336,8 @@ function render(force) {
   renderBoard();
   renderChat();
   const q = model.question;
-  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id,
+  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id, model.showBoard,
+    model.showBoard ? JSON.stringify(model.leaderboard) : "",
     model.verdict?.text, model.markNote?.text, force ? Math.random() : ""].join("|");
   if (key !== stageKey) { stageKey = key; renderStage(); } else updateStatus();
 }
@@ -300,6 +354,18 @@ function renderBoard() {
     rows.push(h("li", { class: "gap", "aria-hidden": "true" }, "…"), row({ playerId: me, rank: model.me.rank, name: model.me.name, score: model.me.score ?? 0 }));
   }
   board.replaceChildren(...rows);
+}
+
+/** The leaderboard moment the MC shows between questions: the top 10 and
+ * where this player stands (until the next question). */
+function boardMoment() {
+  const me = model.me?.playerId;
+  const inTop = model.leaderboard.some((e) => e.playerId === me);
+  return [h("h2", { id: "board-moment" }, "The leaderboard"),
+    h("ol", { class: "board moment", "aria-label": "Top 10" }, model.leaderboard.map((e) => h("li", { class: e.playerId === me ? "me" : "" },
+      h("span", { class: "name" }, `${e.rank}. ${e.name}`, e.playerId === me ? h("span", { class: "you" }, " (you)") : null), h("span", {}, String(e.score))))),
+    h("p", { id: "my-standing", class: "big" }, model.me?.rank
+      ? `You are #${model.me.rank} with ${points(model.me.score)}${inTop ? "" : ` (of ${model.total ?? "?"} players)`}.` : "")];
 }
 
 function renderChat() {
@@ -321,6 +387,8 @@ function renderStage() {
     nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
   } else if (model.phase === "marking") {
     nodes.push(...markingView());
+  } else if (model.showBoard) {
+    nodes.push(...boardMoment());
   } else if (!q && model.round && (model.newRound || model.phase !== "lobby")) {
     const kind = model.round.type && model.round.type !== "standard" ? `${model.round.type[0].toUpperCase()}${model.round.type.slice(1)} round` : "Round";
     nodes.push(h("h2", { id: "round-banner" }, `${kind}: ${model.round.name}`),

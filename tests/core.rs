@@ -66,7 +66,11 @@ async fn each_role_joins_with_its_snapshot() {
         .await;
     assert_eq!(joined["role"], "display");
     assert_eq!(joined["snapshot"]["totalPlayers"], 2);
-    assert!(joined["snapshot"].get("players").is_none());
+    // The display's roster: names only (the lobby wall), never scores or presence.
+    assert_eq!(
+        joined["snapshot"]["players"],
+        json!([{"playerId": pid, "name": "Ada"}, {"playerId": pid_b, "name": "Bob"}])
+    );
     assert!(joined["snapshot"].get("me").is_none());
 }
 
@@ -443,8 +447,15 @@ async fn removal_closes_only_the_removed_players_sockets_4003() {
         .await;
     assert_eq!(again.recv().await.unwrap()["data"]["code"], "FORBIDDEN");
     assert_eq!(again.expect_close().await, 4003);
-    // And the name is free again.
-    srv.join_http(&code, "Ada").await;
+    // The name stays out until the MC lets Ada back (tests/run_of_show.rs).
+    let (s, v) = srv
+        .post(
+            &format!("/api/sessions/{code}/players"),
+            None,
+            json!({"name": "Ada"}),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("FORBIDDEN")));
 }
 
 #[actix_rt::test]

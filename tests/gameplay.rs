@@ -143,7 +143,11 @@ async fn a_whole_quiz_night_with_a_peer_marked_picture_round() {
         );
     }
     let mine = n.players[0].2.expect("score:updated").await;
-    assert_eq!(mine["data"], json!({"score": 1.0, "rank": 1}));
+    // The contract's fields, plus the award that caused it (extension).
+    assert_eq!(mine["data"]["score"], 1.0);
+    assert_eq!(mine["data"]["rank"], 1);
+    assert_eq!(mine["data"]["questionId"], "q1");
+    assert_eq!(mine["data"]["awarded"], 1.0);
     let lb = n.players[0].2.expect("leaderboard:updated").await;
     assert_eq!(lb["data"]["top"][0]["name"], "Ada");
     assert_eq!(lb["data"]["totalPlayers"], 3);

@@ -117,7 +117,9 @@ async fn state_view_is_chosen_by_the_token() {
     assert_eq!(v["me"]["playerId"], pid.as_str());
     assert!(v.get("players").is_none());
     let (_, v) = srv.get(&path, None).await;
-    assert!(v.get("players").is_none() && v.get("me").is_none());
+    // The display: the roster's names only, nothing of anyone's own.
+    assert_eq!(v["players"], json!([{"playerId": pid, "name": "Ada"}]));
+    assert!(v.get("me").is_none());
     assert_eq!(v["totalPlayers"], 1);
 }
 

@@ -20,6 +20,9 @@ pub enum Command {
     AddPlayer {
         player_id: PlayerId,
         name: String,
+        /// The client's device id (`deviceId`), if it sent one.
+        #[serde(default)]
+        device_id: Option<String>,
     },
     Leave {
         player_id: PlayerId,
@@ -28,6 +31,14 @@ pub enum Command {
         player_id: PlayerId,
     },
     ResetPlayers,
+    /// Lets a removed player (a ban, by its id) back in.
+    Unban {
+        ban_id: String,
+    },
+    /// Shows or hides the leaderboard between questions.
+    ShowLeaderboard {
+        shown: bool,
+    },
     LoadQuiz {
         quiz: Quiz,
     },

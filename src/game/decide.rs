@@ -54,14 +54,28 @@ impl GameState {
             return Err(GameError::SessionEnded);
         }
         match cmd {
-            Command::AddPlayer { player_id, name } => self.decide_join(player_id, &name),
+            Command::AddPlayer {
+                player_id,
+                name,
+                device_id,
+            } => self.decide_join(player_id, &name, device_id),
             Command::Leave { player_id } => {
                 self.known(&player_id)?;
                 Ok(Decision::one(Fact::PlayerLeft { player_id }))
             }
-            Command::RemovePlayer { player_id } => {
-                self.known(&player_id)?;
-                Ok(Decision::one(Fact::PlayerRemoved { player_id }))
+            Command::RemovePlayer { player_id } => self.decide_remove(player_id),
+            Command::Unban { ban_id } => {
+                if !self.bans.iter().any(|b| b.ban_id == ban_id) {
+                    return Err(GameError::BanNotFound);
+                }
+                Ok(Decision::one(Fact::PlayerUnbanned { ban_id }))
+            }
+            Command::ShowLeaderboard { shown } => {
+                self.in_phase(&[Phase::Lobby, Phase::Closed])?;
+                if shown == self.leaderboard_shown {
+                    return Ok(Decision::done(vec![]));
+                }
+                Ok(Decision::one(Fact::LeaderboardShown { shown }))
             }
             Command::ResetPlayers => Ok(Decision::one(Fact::PlayersCleared {
                 player_ids: self.order.clone(),
@@ -146,12 +160,30 @@ impl GameState {
             .ok_or_else(|| GameError::QuestionNotFound(format!("round {round_id}")))
     }
 
-    fn decide_join(&self, player_id: PlayerId, raw: &str) -> Result<Decision, GameError> {
+    fn decide_join(
+        &self,
+        player_id: PlayerId,
+        raw: &str,
+        device_id: Option<String>,
+    ) -> Result<Decision, GameError> {
         let name = names::validate(raw)?;
+        if let Some(d) = &device_id {
+            check_device(d)?;
+        }
+        let key = names::key(&name);
+        // Kept out before anything else: a removed player learns why, not
+        // that the session is full or the name taken.
+        if self
+            .bans
+            .iter()
+            .any(|b| b.key == key || (b.device.is_some() && b.device == device_id))
+        {
+            return Err(GameError::Banned);
+        }
         if self.players.len() >= self.settings.max_players {
             return Err(GameError::SessionFull(self.settings.max_players));
         }
-        if self.names.contains_key(&names::key(&name)) {
+        if self.names.contains_key(&key) {
             return Err(GameError::NameTaken);
         }
         if self.players.contains_key(&player_id) {
@@ -161,9 +193,31 @@ impl GameState {
             facts: vec![Fact::PlayerJoined {
                 player_id: player_id.clone(),
                 name,
+                device_id,
             }],
             outcome: Outcome::PlayerAdded { player_id },
         })
+    }
+
+    /// A removal keeps the player out: their name's key and device are
+    /// decided here, so the ban never depends on state that later changes.
+    fn decide_remove(&self, player_id: PlayerId) -> Result<Decision, GameError> {
+        let p = self
+            .players
+            .get(&player_id)
+            .ok_or(GameError::PlayerNotFound)?;
+        Ok(Decision::done(vec![
+            Fact::PlayerRemoved {
+                player_id: player_id.clone(),
+            },
+            Fact::PlayerBanned {
+                ban_id: player_id.clone(),
+                player_id,
+                name: p.name.clone(),
+                key: names::key(&p.name),
+                device_id: p.device.clone(),
+            },
+        ]))
     }
 
     fn decide_quiz(&self, quiz: Quiz) -> Result<Decision, GameError> {
@@ -468,6 +522,24 @@ impl GameState {
             ));
         }
         Ok(Decision::one(Fact::ChatSent { from, text }))
+    }
+}
+
+/// Longest accepted device id.
+pub const MAX_DEVICE_CHARS: usize = 64;
+
+/// A device id is an opaque token the client made up: 8-64 characters
+/// from `A-Z a-z 0-9 - _` (a UUID fits).
+fn check_device(d: &str) -> Result<(), GameError> {
+    let ok = (8..=MAX_DEVICE_CHARS).contains(&d.len())
+        && d.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(GameError::BadRequest(format!(
+            "deviceId must be 8 to {MAX_DEVICE_CHARS} characters from A-Z, a-z, 0-9, - and _"
+        )))
     }
 }
 

@@ -34,4 +34,11 @@ pub enum GameError {
     BadRequest(String),
     #[error("invalid quiz: {0}")]
     InvalidQuiz(String),
+    #[error(
+        "the quiz master removed you from this quiz; ask them to let you back in \
+         (the name and this device are kept out until then)"
+    )]
+    Banned,
+    #[error("no such removed player (they may already be back in)")]
+    BanNotFound,
 }

@@ -4,6 +4,7 @@ use super::leaderboard::Entry;
 use super::PlayerId;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Who an event is delivered to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -100,6 +101,17 @@ pub struct QuestionView {
     pub points: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<u64>,
+    /// Extension: who marks it (`auto`, `peer`, `mc`), so a phone knows
+    /// whether to expect a verdict at the reveal or later.
+    pub marking: String,
+}
+
+/// One question's award, as its player is told it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AwardView {
+    pub score: f64,
+    /// `auto`, `peer` or `mc`.
+    pub by: String,
 }
 
 /// Everything that can happen in a session, as sent on the wire.
@@ -157,6 +169,18 @@ pub enum GameEvent {
         player: PlayerId,
         score: f64,
         rank: usize,
+        /// Extension: when one question's award caused the update, that
+        /// question, the points it gave and who marked it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        awarded: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        /// Extension: every award that caused the update (several after
+        /// peer marking), by question id.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        awards: BTreeMap<String, AwardView>,
     },
     #[serde(rename = "leaderboard:updated", rename_all = "camelCase")]
     LeaderboardUpdated {
@@ -171,6 +195,27 @@ pub enum GameEvent {
     PlayerLeft(PlayerRef),
     #[serde(rename = "player:removed")]
     PlayerRemoved(PlayerRef),
+    /// Extension: the MC removed this player and keeps them out (MC only).
+    #[serde(rename = "player:banned", rename_all = "camelCase")]
+    PlayerBanned {
+        ban_id: String,
+        player_id: PlayerId,
+        name: String,
+        /// Whether their device is kept out too (never the id itself).
+        device: bool,
+    },
+    /// Extension: the MC let a removed player back in (MC only).
+    #[serde(rename = "player:unbanned", rename_all = "camelCase")]
+    PlayerUnbanned { ban_id: String, name: String },
+    /// Extension: the MC shows (or hides) the leaderboard between questions;
+    /// the moment also ends when a question opens, a round starts or
+    /// marking starts.
+    #[serde(rename = "game:leaderboard-shown", rename_all = "camelCase")]
+    LeaderboardShown {
+        shown: bool,
+        top: Vec<Entry>,
+        total_players: usize,
+    },
     #[serde(rename = "player:all-cleared")]
     AllCleared {},
     #[serde(rename = "presence:changed", rename_all = "camelCase")]
@@ -203,7 +248,10 @@ impl GameEvent {
         match self {
             AssignmentCreated { marker, .. } => Audience::Player(marker.clone()),
             ScoreUpdated { player, .. } => Audience::Player(player.clone()),
-            MarkUpdated { .. } | MarkingCompleted { .. } => Audience::Mc,
+            MarkUpdated { .. }
+            | MarkingCompleted { .. }
+            | PlayerBanned { .. }
+            | PlayerUnbanned { .. } => Audience::Mc,
             LeaderboardFull { .. }
             | PlayerJoined(_)
             | PresenceChanged { .. }
@@ -216,6 +264,7 @@ impl GameEvent {
             | MarkingStarted { .. }
             | MarkingEnded { .. }
             | LeaderboardUpdated { .. }
+            | LeaderboardShown { .. }
             | AllCleared {}
             | PresenceCount { .. }
             | ChatMessage { .. }
@@ -245,10 +294,17 @@ mod tests {
             player: "p1".into(),
             score: 2.0,
             rank: 1,
+            question_id: None,
+            awarded: None,
+            by: None,
+            awards: BTreeMap::new(),
         };
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["type"], "score:updated");
         assert!(v["data"].get("player").is_none());
+        // The award fields are extensions: absent unless an award caused it.
+        assert!(v["data"].get("questionId").is_none());
+        assert!(v["data"].get("awards").is_none());
         assert_eq!(
             serde_json::to_value(GameEvent::AllCleared {}).unwrap()["data"],
             serde_json::json!({})

@@ -8,7 +8,7 @@ use super::events::{GameEvent, MarkingItem, PlayerRef, QuestionView};
 use super::fact::Fact;
 use super::marking::Assignment;
 use super::state::{
-    AnswerRecord, Award, Current, Events, GameState, MarkedBy, MarkingRound, Phase, Player,
+    AnswerRecord, Award, Ban, Current, Events, GameState, MarkedBy, MarkingRound, Phase, Player,
 };
 use super::{names, GameError};
 
@@ -16,10 +16,53 @@ impl GameState {
     /// Applies one fact; returns the events it produces, in order.
     pub fn evolve(&mut self, fact: &Fact) -> Events {
         match fact {
-            Fact::PlayerJoined { player_id, name } => self.join(player_id, name),
+            Fact::PlayerJoined {
+                player_id,
+                name,
+                device_id,
+            } => self.join(player_id, name, device_id.clone()),
             Fact::PlayerLeft { player_id } => self.drop_player(player_id, GameEvent::PlayerLeft),
             Fact::PlayerRemoved { player_id } => {
                 self.drop_player(player_id, GameEvent::PlayerRemoved)
+            }
+            Fact::PlayerBanned {
+                ban_id,
+                player_id,
+                name,
+                key,
+                device_id,
+            } => {
+                self.bans.retain(|b| &b.ban_id != ban_id);
+                self.bans.push(Ban {
+                    ban_id: ban_id.clone(),
+                    name: name.clone(),
+                    key: key.clone(),
+                    device: device_id.clone(),
+                });
+                vec![GameEvent::PlayerBanned {
+                    ban_id: ban_id.clone(),
+                    player_id: player_id.clone(),
+                    name: name.clone(),
+                    device: device_id.is_some(),
+                }]
+            }
+            Fact::PlayerUnbanned { ban_id } => {
+                let Some(i) = self.bans.iter().position(|b| &b.ban_id == ban_id) else {
+                    return vec![];
+                };
+                let b = self.bans.remove(i);
+                vec![GameEvent::PlayerUnbanned {
+                    ban_id: b.ban_id,
+                    name: b.name,
+                }]
+            }
+            Fact::LeaderboardShown { shown } => {
+                self.leaderboard_shown = *shown;
+                vec![GameEvent::LeaderboardShown {
+                    shown: *shown,
+                    top: self.top(),
+                    total_players: self.players.len(),
+                }]
             }
             Fact::PlayersCleared { .. } => {
                 self.order.clear();
@@ -58,6 +101,7 @@ impl GameState {
                 vec![]
             }
             Fact::RoundStarted { round } => {
+                self.leaderboard_shown = false;
                 self.round = Some(*round);
                 self.current = None;
                 self.round_changed(*round).into_iter().collect()
@@ -97,14 +141,20 @@ impl GameState {
                 score,
             } => self.mark(assignment_id, question_id, *score),
             Fact::MarkingEnded { awards } => {
+                let mut given = Vec::with_capacity(awards.len());
                 for (markee, qid, score, marker) in awards {
-                    self.awards.entry(markee.clone()).or_default().insert(
-                        qid.clone(),
-                        Award {
-                            score: *score,
-                            by: MarkedBy::Peer(marker.clone()),
-                        },
-                    );
+                    let award = Award {
+                        score: *score,
+                        by: MarkedBy::Peer(marker.clone()),
+                    };
+                    self.awards
+                        .entry(markee.clone())
+                        .or_default()
+                        .insert(qid.clone(), award.clone());
+                    // Only players still in the session are told.
+                    if self.players.contains_key(markee) {
+                        given.push((markee.clone(), qid.clone(), award));
+                    }
                 }
                 let mut events = Vec::new();
                 if let Some(m) = self.marking.take() {
@@ -118,7 +168,7 @@ impl GameState {
                 } else {
                     Phase::Lobby
                 };
-                events.extend(self.rescore());
+                events.extend(self.rescore_with(&given));
                 events
             }
             Fact::ScoreOverridden {
@@ -126,14 +176,15 @@ impl GameState {
                 question_id,
                 score,
             } => {
-                self.awards.entry(player_id.clone()).or_default().insert(
-                    question_id.clone(),
-                    Award {
-                        score: *score,
-                        by: MarkedBy::Mc,
-                    },
-                );
-                self.rescore()
+                let award = Award {
+                    score: *score,
+                    by: MarkedBy::Mc,
+                };
+                self.awards
+                    .entry(player_id.clone())
+                    .or_default()
+                    .insert(question_id.clone(), award.clone());
+                self.rescore_with(&[(player_id.clone(), question_id.clone(), award)])
             }
             Fact::AnswerRecorded {
                 player_id,
@@ -170,6 +221,7 @@ impl GameState {
             }
             Fact::Ended { reason } => {
                 self.phase = Phase::Ended;
+                self.leaderboard_shown = false;
                 if let Some(m) = self.marking.take() {
                     self.marked.push(m);
                 }
@@ -192,13 +244,14 @@ impl GameState {
         Ok((d.outcome, events))
     }
 
-    fn join(&mut self, player_id: &str, name: &str) -> Events {
+    fn join(&mut self, player_id: &str, name: &str, device: Option<String>) -> Events {
         self.names.insert(names::key(name), player_id.to_string());
         self.order.push(player_id.to_string());
         let player = Player {
             id: player_id.to_string(),
             name: name.to_string(),
             score: 0.0,
+            device,
         };
         self.standings.push(&player);
         self.players.insert(player_id.to_string(), player);
@@ -248,6 +301,7 @@ impl GameState {
         }
         let deadline = limit_ms.map(|l| at_ms + l);
         self.openings += 1;
+        self.leaderboard_shown = false;
         self.current = Some(Current {
             round: r,
             index: i,
@@ -284,6 +338,7 @@ impl GameState {
             image_url: q.image_url.clone(),
             points: q.points,
             deadline,
+            marking: q.marking().as_str().to_string(),
         })
     }
 
@@ -302,16 +357,19 @@ impl GameState {
             distribution: distribution.clone(),
         }];
         if !awards.is_empty() {
+            let mut given = Vec::with_capacity(awards.len());
             for (pid, score) in awards {
-                self.awards.entry(pid.clone()).or_default().insert(
-                    q.id.clone(),
-                    Award {
-                        score: *score,
-                        by: MarkedBy::Auto,
-                    },
-                );
+                let award = Award {
+                    score: *score,
+                    by: MarkedBy::Auto,
+                };
+                self.awards
+                    .entry(pid.clone())
+                    .or_default()
+                    .insert(q.id.clone(), award.clone());
+                given.push((pid.clone(), q.id.clone(), award));
             }
-            events.extend(self.rescore());
+            events.extend(self.rescore_with(&given));
         }
         events
     }
@@ -340,6 +398,7 @@ impl GameState {
             completed_sent: completed,
         });
         self.phase = Phase::Marking;
+        self.leaderboard_shown = false;
         events
     }
 

@@ -29,12 +29,35 @@ pub enum Fact {
     PlayerJoined {
         player_id: PlayerId,
         name: String,
+        /// The client's device id, when it sent one (added later: absent
+        /// in older records).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<String>,
     },
     PlayerLeft {
         player_id: PlayerId,
     },
     PlayerRemoved {
         player_id: PlayerId,
+    },
+    /// A removed player is kept out: their name's confusable key and
+    /// their device, as decided at the removal (recorded right after
+    /// `PlayerRemoved`).
+    PlayerBanned {
+        ban_id: String,
+        player_id: PlayerId,
+        name: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<String>,
+    },
+    /// The MC let a removed player back in.
+    PlayerUnbanned {
+        ban_id: String,
+    },
+    /// The MC showed (or hid) the leaderboard between questions.
+    LeaderboardShown {
+        shown: bool,
     },
     /// Every player was cleared; the ids are the ones whose sockets close.
     PlayersCleared {

@@ -33,3 +33,5 @@ pub type PlayerId = String;
 
 #[cfg(test)]
 mod replay_tests;
+#[cfg(test)]
+mod show_tests;

@@ -34,6 +34,16 @@ pub enum Marking {
     Mc,
 }
 
+impl Marking {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Marking::Auto => "auto",
+            Marking::Peer => "peer",
+            Marking::Mc => "mc",
+        }
+    }
+}
+
 /// A round's presentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

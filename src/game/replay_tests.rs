@@ -48,6 +48,10 @@ fn random_command(g: &GameState, rng: &mut StdRng, qids: &[String], now: u64) ->
         0..=14 => Command::AddPlayer {
             player_id: format!("p{}", rng.gen::<u32>()),
             name: format!("Name{}", rng.gen_range(0..40)),
+            // A few devices, so device bans come into play.
+            device_id: rng
+                .gen_bool(0.7)
+                .then(|| format!("device-{:04}", rng.gen_range(0..12))),
         },
         15..=17 => Command::Leave {
             player_id: some_player(rng),
@@ -122,6 +126,17 @@ fn random_command(g: &GameState, rng: &mut StdRng, qids: &[String], now: u64) ->
             round_id: ["r1", "r2", "zz"][rng.gen_range(0..3)].into(),
         },
         95 => Command::LoadQuiz { quiz: quiz() },
+        97 => match g.bans().first() {
+            Some(b) if rng.gen_bool(0.8) => Command::Unban {
+                ban_id: b.ban_id.clone(),
+            },
+            _ => Command::Unban {
+                ban_id: "nobody".into(),
+            },
+        },
+        98 => Command::ShowLeaderboard {
+            shown: rng.gen_bool(0.7),
+        },
         96 if rng.gen_bool(0.2) => Command::End {
             reason: EndReason::Mc,
         },
@@ -142,6 +157,8 @@ fn current_or_random(g: &GameState, rng: &mut StdRng, qids: &[String]) -> String
 fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
     let qids = question_ids(&quiz());
     let mut total_accepted = 0;
+    // How often the newer facts were exercised (they must be, to count).
+    let mut newer = std::collections::HashMap::<&str, usize>::new();
     for seed in 0..300u64 {
         let mut rng = StdRng::seed_from_u64(seed);
         let settings = Settings {
@@ -177,6 +194,14 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
             }
         }
         total_accepted += accepted;
+        for kind in [
+            "playerBanned",
+            "playerUnbanned",
+            "leaderboardShown",
+            "deviceId",
+        ] {
+            *newer.entry(kind).or_default() += log.iter().filter(|r| r.contains(kind)).count();
+        }
 
         let mut rebuilt = GameState::new("ABCDE", "Night", settings);
         let mut replayed_events = Vec::new();
@@ -197,4 +222,5 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
     }
     // Most sequences play a long way (a few end early with `End`).
     assert!(total_accepted > 300 * 60, "only {total_accepted} accepted");
+    assert!(newer.values().all(|n| *n > 20), "{newer:?}");
 }

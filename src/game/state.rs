@@ -2,6 +2,7 @@
 //! [`decide`](super::decide) and applied in [`evolve`](super::evolve); views
 //! of it for each role are in [`view`](super::view).
 
+use super::events::AwardView;
 use super::leaderboard::{Entry, Standings, TOP_N};
 use super::marking::{self, Assignment};
 use super::quiz::{Question, Quiz};
@@ -78,6 +79,10 @@ pub struct Player {
     pub id: PlayerId,
     pub name: String,
     pub score: f64,
+    /// The device id the player joined from, when the client sent one: a
+    /// removal bans it too (so a kicked player cannot come back by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// A player's answer to one question.
@@ -97,6 +102,15 @@ pub enum MarkedBy {
 }
 
 impl MarkedBy {
+    /// Who marked, as the wire says it (`auto`, `peer`, `mc`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MarkedBy::Auto => "auto",
+            MarkedBy::Peer(_) => "peer",
+            MarkedBy::Mc => "mc",
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             MarkedBy::Auto => "auto".into(),
@@ -132,6 +146,18 @@ pub struct MarkingRound {
     pub round_id: String,
     pub assignments: Vec<Assignment>,
     pub(super) completed_sent: bool,
+}
+
+/// A player the MC removed, kept out until the MC lets them back: their
+/// name (compared on its confusable key, so a look-alike spelling is out
+/// too) and the device they played on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The removed player's id (unique in the session, so a fine ban id).
+    pub ban_id: String,
+    pub name: String,
+    pub key: String,
+    pub device: Option<String>,
 }
 
 /// Which view of the state a snapshot is for.
@@ -178,6 +204,13 @@ pub struct GameState {
     pub(super) awards: HashMap<PlayerId, BTreeMap<String, Award>>,
     pub(super) marking: Option<MarkingRound>,
     pub(super) marked: Vec<MarkingRound>,
+    /// The MC is showing the leaderboard (until the next question, round or
+    /// marking). Defaults keep snapshots of earlier versions readable.
+    #[serde(default)]
+    pub(super) leaderboard_shown: bool,
+    /// Removed players kept out (see [`Ban`]).
+    #[serde(default)]
+    pub(super) bans: Vec<Ban>,
 }
 
 impl GameState {
@@ -201,7 +234,14 @@ impl GameState {
             awards: HashMap::new(),
             marking: None,
             marked: Vec::new(),
+            leaderboard_shown: false,
+            bans: Vec::new(),
         }
+    }
+
+    /// Players the MC removed and has not let back in, oldest first.
+    pub fn bans(&self) -> &[Ban] {
+        &self.bans
     }
 
     pub fn quiz(&self) -> &Quiz {
@@ -248,23 +288,50 @@ impl GameState {
 
     /// Recomputes totals and tells each player whose score or rank moved.
     pub(super) fn rescore(&mut self) -> Events {
+        self.rescore_with(&[])
+    }
+
+    /// As [`rescore`](Self::rescore), after the awards in `awarded` (player,
+    /// question, award) were just decided: each of those players is told
+    /// even when their score did not move (a zero is a verdict too), and
+    /// their update names the awards that caused it.
+    pub(super) fn rescore_with(&mut self, awarded: &[(PlayerId, String, Award)]) -> Events {
         for p in self.players.values_mut() {
             p.score = self
                 .awards
                 .get(&p.id)
                 .map_or(0.0, |m| m.values().map(|a| a.score).sum());
         }
+        let mut caused: HashMap<&str, BTreeMap<String, AwardView>> = HashMap::new();
+        for (pid, qid, a) in awarded {
+            caused.entry(pid.as_str()).or_default().insert(
+                qid.clone(),
+                AwardView {
+                    score: a.score,
+                    by: a.by.kind().to_string(),
+                },
+            );
+        }
         self.standings.invalidate();
         let entries = self.leaderboard();
         let mut events = Vec::new();
         for e in entries {
             let now = (e.score, e.rank);
-            if self.told.get(&e.player_id) != Some(&now) {
+            let awards = caused.remove(e.player_id.as_str()).unwrap_or_default();
+            if self.told.get(&e.player_id) != Some(&now) || !awards.is_empty() {
                 self.told.insert(e.player_id.clone(), now);
+                let single = (awards.len() == 1)
+                    .then(|| awards.iter().next())
+                    .flatten()
+                    .map(|(q, a)| (q.clone(), a.clone()));
                 events.push(GameEvent::ScoreUpdated {
                     player: e.player_id,
                     score: e.score,
                     rank: e.rank,
+                    question_id: single.as_ref().map(|(q, _)| q.clone()),
+                    awarded: single.as_ref().map(|(_, a)| a.score),
+                    by: single.map(|(_, a)| a.by),
+                    awards,
                 });
             }
         }
@@ -322,6 +389,18 @@ impl GameState {
             .iter()
             .chain(self.marking.iter())
             .flat_map(|m| m.assignments.iter())
+    }
+
+    /// Rounds whose peer marking has ended, in the order they were marked
+    /// (each once), so no device offers to mark them again.
+    pub fn marked_rounds(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in &self.marked {
+            if !out.contains(&m.round_id) {
+                out.push(m.round_id.clone());
+            }
+        }
+        out
     }
 
     /// Marking progress of the current marking round.

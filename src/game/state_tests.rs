@@ -35,6 +35,7 @@ fn add(g: &mut GameState, id: &str, name: &str) -> Result<(Outcome, Vec<GameEven
     g.apply(Command::AddPlayer {
         player_id: id.into(),
         name: name.into(),
+        device_id: None,
     })
 }
 
@@ -123,7 +124,9 @@ fn removing_and_resetting_players() {
         .unwrap();
     assert_eq!(out, Outcome::Done);
     assert!(matches!(&ev[0], GameEvent::PlayerRemoved(r) if r.total_players == 1));
-    add(&mut g, "a2", "a").unwrap();
+    // A removed player's name stays out (see show_tests); another joins.
+    assert_eq!(add(&mut g, "a2", "a").unwrap_err(), GameError::Banned);
+    add(&mut g, "a2", "Zed").unwrap();
     assert_eq!(
         g.apply(Command::RemovePlayer {
             player_id: "nope".into()
@@ -376,6 +379,7 @@ fn reveal_scores_auto_marked_answers_and_tells_movers() {
                 player,
                 score,
                 rank,
+                ..
             } => Some((player.as_str(), *score, *rank)),
             _ => None,
         })

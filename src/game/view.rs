@@ -3,6 +3,10 @@
 use super::state::{GameState, View};
 use serde_json::{json, Value};
 
+/// How many names the display's snapshot carries (the newest ones): enough
+/// for any lobby wall, bounded so a 10,000-player snapshot stays small.
+pub const DISPLAY_NAMES: usize = 200;
+
 impl GameState {
     fn question_snapshot(&self) -> Value {
         let Some(c) = &self.current else {
@@ -47,6 +51,7 @@ impl GameState {
             "totalPlayers": self.players.len(),
             "online": online_count,
             "leaderboard": leaderboard,
+            "leaderboardShown": self.leaderboard_shown,
             "settings": self.settings,
         });
         if let Some(m) = &self.marking {
@@ -60,9 +65,17 @@ impl GameState {
                         .iter()
                         .filter_map(|(q, m)| m.get(pid).map(|a| (q.clone(), a.value.clone())))
                         .collect();
+                    // Each question's award, so a verdict survives a reload.
+                    let awards: serde_json::Map<String, Value> = self
+                        .awards
+                        .get(pid)
+                        .into_iter()
+                        .flatten()
+                        .map(|(q, a)| (q.clone(), json!({"score": a.score, "by": a.by.kind()})))
+                        .collect();
                     snap["me"] = json!({
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
-                        "answers": answers,
+                        "answers": answers, "awards": awards,
                     });
                     let mine = self
                         .marking
@@ -99,8 +112,24 @@ impl GameState {
                 if let Some(p) = self.marking_progress() {
                     snap["marking"] = json!(p);
                 }
+                snap["markedRounds"] = json!(self.marked_rounds());
+                let bans: Vec<Value> = self
+                    .bans
+                    .iter()
+                    .map(|b| json!({"banId": b.ban_id, "name": b.name, "device": b.device.is_some()}))
+                    .collect();
+                snap["bans"] = Value::Array(bans);
             }
-            View::Display => {}
+            View::Display => {
+                // The newest names, in join order (the lobby wall after a reload).
+                let skip = self.order.len().saturating_sub(DISPLAY_NAMES);
+                let names: Vec<Value> = self.order[skip..]
+                    .iter()
+                    .filter_map(|id| self.players.get(id))
+                    .map(|p| json!({"playerId": p.id, "name": p.name}))
+                    .collect();
+                snap["players"] = Value::Array(names);
+            }
         }
         snap
     }

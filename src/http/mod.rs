@@ -89,9 +89,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/api/sessions/{code}/players/reset",
         web::post().to(players::reset),
     )
+    // Before `players/{player_id}`: "me" is never a player id.
+    .route(
+        "/api/sessions/{code}/players/me",
+        web::delete().to(players::leave),
+    )
     .route(
         "/api/sessions/{code}/players/{player_id}",
         web::delete().to(players::remove),
+    )
+    .route("/api/sessions/{code}/bans", web::get().to(players::bans))
+    .route(
+        "/api/sessions/{code}/bans/{ban_id}",
+        web::delete().to(players::unban),
+    )
+    .route(
+        "/api/sessions/{code}/leaderboard/show",
+        web::post().to(quiz::show_leaderboard),
     )
     .route("/api/sessions/{code}/quiz", web::put().to(quiz::load))
     .route("/api/sessions/{code}/round", web::post().to(quiz::round))

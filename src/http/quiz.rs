@@ -161,3 +161,34 @@ pub async fn settings(
     apply(&req, &app, &code, Command::SetChat { enabled }).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// `POST .../leaderboard/show` body; an empty body (or `{}`) shows it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShowBody {
+    #[serde(default = "shown_by_default")]
+    shown: bool,
+}
+
+fn shown_by_default() -> bool {
+    true
+}
+
+impl Default for ShowBody {
+    fn default() -> Self {
+        ShowBody { shown: true }
+    }
+}
+
+/// The "leaderboard moment": shown to everyone until the next question
+/// opens (or the MC hides it).
+pub async fn show_leaderboard(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    code: Code,
+    OptionalJson(body): OptionalJson<ShowBody>,
+) -> Result<HttpResponse, ApiError> {
+    let cmd = Command::ShowLeaderboard { shown: body.shown };
+    apply(&req, &app, &code, cmd).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -184,6 +184,7 @@ impl Handler<Join> for Session {
                 let cmd = Command::AddPlayer {
                     player_id: pid,
                     name,
+                    device_id: msg.device_id,
                 };
                 let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
                 return match self.run(Role::Player, None, cmd, waiter, ctx) {
@@ -393,6 +394,7 @@ impl Handler<CreatePlayer> for Session {
         let cmd = Command::AddPlayer {
             player_id: pid.clone(),
             name: msg.name,
+            device_id: msg.device_id,
         };
         let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
         match self.run(Role::Player, None, cmd, waiter, ctx) {
@@ -496,5 +498,22 @@ impl Handler<ReadMarking> for Session {
             })
             .collect();
         Ok(json!({"progress": game.marking_progress(), "assignments": assignments}))
+    }
+}
+
+impl Handler<ReadBans> for Session {
+    type Result = Result<Value, ApiError>;
+
+    fn handle(&mut self, msg: ReadBans, _: &mut Context<Self>) -> Self::Result {
+        if self.caller(Some(&msg.claims))?.0 != Role::Mc {
+            return Err(ApiError::forbidden());
+        }
+        let bans: Vec<Value> = self
+            .durable
+            .bans()
+            .iter()
+            .map(|b| json!({"banId": b.ban_id, "name": b.name, "device": b.device.is_some()}))
+            .collect();
+        Ok(Value::Array(bans))
     }
 }

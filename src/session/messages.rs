@@ -20,6 +20,8 @@ pub struct Join {
     pub claims: Option<Claims>,
     /// A new player's name (join by name).
     pub name: Option<String>,
+    /// A new player's device id (`deviceId`), if the client sent one.
+    pub device_id: Option<String>,
     pub since: Option<u64>,
     pub reply_id: Option<Value>,
     pub outbox: Arc<Outbox>,
@@ -61,6 +63,7 @@ pub struct Apply {
 #[rtype(result = "Result<(PlayerId, String), ApiError>")]
 pub struct CreatePlayer {
     pub name: String,
+    pub device_id: Option<String>,
 }
 
 /// The snapshot for the caller's view.
@@ -90,6 +93,13 @@ pub struct ReadLeaderboard;
 #[rtype(result = "Result<Vec<crate::game::results::Row>, ApiError>")]
 pub struct ReadResults {
     pub claims: Option<Claims>,
+}
+
+/// The removed players kept out (MC only).
+#[derive(Message)]
+#[rtype(result = "Result<Value, ApiError>")]
+pub struct ReadBans {
+    pub claims: crate::auth::Claims,
 }
 
 /// Every marking assignment with its marks (MC only).

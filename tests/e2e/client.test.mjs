@@ -322,3 +322,28 @@ test("while long polling, a WebSocket is probed and taken back as soon as it wor
   c.send("answer:submit", { questionId: "q1", answer: "x" }, "answer:q1");
   assert.equal(made[3].last("answer:submit").data.answer, "x");
 });
+
+test("leave goes over the WebSocket when joined, else over HTTP (DELETE players/me)", async () => {
+  // Joined on a WebSocket: a `leave` message, answered by its ack.
+  const a = client();
+  a.c.start();
+  a.made[0].open();
+  a.made[0].msg({ type: "joined", id: "join", data: { role: "player", seq: 1, snapshot: {} } });
+  const left = a.c.leave();
+  const msg = a.made[0].last("leave");
+  assert.ok(msg, "sent leave");
+  a.made[0].msg({ type: "ack", id: msg.id, data: {} });
+  await left;
+  assert.equal(a.c.stopped, true);
+
+  // On long polling (or with no socket): the HTTP twin, with the token.
+  const calls = [];
+  const fetch = async (url, init) => { calls.push([url, init]); return { ok: true, status: 204 }; };
+  const b = client({ fetch });
+  b.c.mode = "poll";
+  await b.c.leave();
+  assert.equal(calls[0][0], "http://quiz.test/api/sessions/ABCDE/players/me");
+  assert.equal(calls[0][1].method, "DELETE");
+  assert.equal(calls[0][1].headers.Authorization, "Bearer tok");
+  assert.equal(b.c.stopped, true);
+});

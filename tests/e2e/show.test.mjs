@@ -170,7 +170,9 @@ test("a night run by the MC panel's primary button alone", async () => {
   assert.equal(await mc.isDisabled("#primary"), true);
   await mc.click("#quiz-example");
   await see(mc, "#quiz-summary", "2 rounds");
-  assert.equal(await mc.evaluate(() => document.getElementById("quiz-panel").open), false, "the quiz panel is collapsed once loaded");
+  // (The summary shows "2 rounds" from the load's reply, a moment before the snapshot that collapses the panel.)
+  await mc.waitForFunction(() => !document.getElementById("quiz-panel").open, null, { timeout: 5000 })
+    .catch(() => assert.fail("the quiz panel is collapsed once loaded"));
   // The MC link carries the session to another device.
   assert.match(await mc.inputValue("#share-link"), new RegExp(`/mc#code=${code}&token=`));
 
@@ -239,6 +241,10 @@ test("a night run by the MC panel's primary button alone", async () => {
   await primary("Reveal");
   await see(ada, "#verdict", "Correct! +1");
   await see(bob, "#verdict", "Not this time");
+  // The verdict comes from the server's award: a reload keeps it exact.
+  for (const p of [ada, bob]) await p.reload();
+  await see(ada, "#verdict", "Correct! +1");
+  await see(bob, "#verdict", "Not this time");
   await checkpoint("q3-revealed");
 
   // Q4, marked by the MC from the live answers.
@@ -253,6 +259,19 @@ test("a night run by the MC panel's primary button alone", async () => {
   await mc.click('#answers button[aria-label="Give Ada 1 point"]');
   await see(ada, "#verdict", "Marked by the quiz master: +1");
   await checkpoint("q4-marked", { a11y: true });
+  await ada.reload();
+  await see(ada, "#verdict", "Marked by the quiz master: +1");
+
+  // Between rounds, the primary button shows the standings on every screen.
+  await primary("Show leaderboard");
+  for (const d of [d720, d1080]) { await see(d, "#board-moment", "Leaderboard"); await see(d, "#moment", "Ada"); }
+  await see(ada, "#my-standing", "You are #1");
+  await see(cy, "#board-moment", "The leaderboard");
+  await cy.reload();
+  await see(cy, "#board-moment", "The leaderboard");
+  assert.equal(await mc.textContent("#board-toggle"), "Hide leaderboard");
+  await see(mc, "#now", "Showing the leaderboard");
+  await checkpoint("leaderboard-moment", { a11y: true });
 
   // Round 2: pictures, peer-marked.
   await primary("Start round 2: Famous Landmarks");
@@ -289,6 +308,11 @@ test("a night run by the MC panel's primary button alone", async () => {
   await primary("End marking");
   for (const p of Object.values(phones)) await see(p, "#mark-note", "Marked by your peers: +");
   await checkpoint("marking-ended");
+  // The MC moves to another device: the round is known to be marked there.
+  const mc2 = await page({ width: 1366, height: 768 });
+  await mc2.goto(await mc.inputValue("#share-link"));
+  await see(mc2, "#primary", "End the quiz");
+  await mc2.context().close();
 
   await primary("End the quiz");
   for (const p of Object.values(phones)) await see(p, "#final", "You finished #");
@@ -307,6 +331,61 @@ test("a night run by the MC panel's primary button alone", async () => {
   await mc.click("#primary");
   assert.equal(await mc.isVisible("#setup"), true, "New session goes back to the start");
   for (const [who, p] of Object.entries(all)) assert.deepEqual(p.errors, [], `${who} page errors`);
+});
+
+test("a kicked player is kept out, by name and by device, until the MC lets them back", async () => {
+  const mc = await page({ width: 1366, height: 768 });
+  await mc.goto(`${base}/mc`);
+  await mc.fill("#new-title", "Kick night");
+  await mc.click("#create-btn");
+  await mc.waitForFunction(() => /^[A-Z2-9]{5}$/.test(document.getElementById("code").textContent));
+  const code = await mc.textContent("#code");
+  const p = await page({ phone: true });
+  await p.goto(`${base}/join/${code}`);
+  await p.fill("#name", "Mallory");
+  await p.click("#join-btn");
+  await see(p, "#stage", "You're in");
+  await see(mc, "#players", "Mallory");
+  await mc.click('#players button[aria-label="Kick Mallory"]');
+  await see(p, "#join-error", "removed");
+  // The same name, or another name from the same phone: refused, with the reason.
+  for (const name of ["Mallory", "Totally New"]) {
+    await p.fill("#name", name);
+    await p.click("#join-btn");
+    await see(p, "#join-error", "The quiz master removed you");
+  }
+  await see(mc, "#bans", "Mallory");
+  await axe(mc, "mc with a removed player");
+  await mc.screenshot({ path: join(ARTIFACTS, "show-kept-out-mc.png") });
+  await p.screenshot({ path: join(ARTIFACTS, "show-kept-out-phone.png") });
+  await mc.click('#bans button[aria-label="Let back in Mallory"]');
+  await mc.waitForFunction(() => document.getElementById("bans-block").classList.contains("hidden"));
+  await p.fill("#name", "Mallory");
+  await p.click("#join-btn");
+  await see(p, "#stage", "You're in");
+  await axe(p, "player back in");
+  for (const x of [mc, p]) assert.deepEqual(x.errors, []);
+  await mc.context().close();
+  await p.context().close();
+});
+
+test("a player on long polling leaves over HTTP", async () => {
+  const r = await (await fetch(`${base}/api/sessions`, { method: "POST" })).json();
+  const p = await page({ phone: true, blockableWebSocket: true });
+  await p.goto(`${base}/join/${r.code}`);
+  await p.fill("#name", "Polly");
+  await p.click("#join-btn");
+  await see(p, "#conn", "live (fallback)");
+  await p.click("#leave");
+  await see(p, "#join-error", "You left the quiz");
+  const state = await (await fetch(`${base}/api/sessions/${r.code}/state`, { headers: { authorization: `Bearer ${r.mcToken}` } })).json();
+  assert.equal(state.totalPlayers, 0, JSON.stringify(state));
+  // Leaving keeps nobody out.
+  await p.fill("#name", "Polly");
+  await p.click("#join-btn");
+  await see(p, "#stage", "You're in");
+  assert.deepEqual(p.errors, []);
+  await p.context().close();
 });
 
 test("a phone falls back to long polling, comes back to WebSocket, and shows offline within 2 s", async () => {
@@ -391,6 +470,12 @@ test("the lobby wall shows every name that fits and counts the rest", async () =
   assert.equal(shown + more, 150);
   assert.ok(shown >= 12, `only ${shown} names shown`);
   await fits(d, "1280x720 lobby with 150 players");
+  // A reload keeps the wall: the names come with the display's snapshot.
+  await d.reload();
+  await see(d, "#wall .more", "more");
+  const again = await d.evaluate(() => [...document.querySelectorAll("#wall li:not(.more)")].filter((li) => !li.hidden).length);
+  assert.equal(again + Number((await d.textContent("#wall .more")).match(/\d+/)[0]), 150);
+  await see(d, "#wall", "Player number 150");
   await d.screenshot({ path: join(ARTIFACTS, "show-lobby-wall-720.png") });
   await axe(d, "display lobby wall");
 });

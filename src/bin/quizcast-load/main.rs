@@ -128,6 +128,10 @@ enum Scenario {
         /// Answered questions per session.
         #[arg(long, default_value_t = 30)]
         questions: usize,
+        /// Keep the written log at this path (and reuse it when it exists:
+        /// only the recovery is timed).
+        #[arg(long)]
+        keep_db: Option<std::path::PathBuf>,
     },
     /// Hold N joined connections for T seconds; with --server-pid, the
     /// server's RSS per connection.
@@ -225,8 +229,10 @@ fn main() -> std::process::ExitCode {
                 sessions,
                 players,
                 questions,
+                keep_db,
             } => {
-                recovery::recovery(&common, &server_bin, sessions, players, questions.max(1)).await
+                let shape = (sessions, players, questions.max(1));
+                recovery::recovery(&common, &server_bin, shape, keep_db).await
             }
             Scenario::Idle {
                 players,

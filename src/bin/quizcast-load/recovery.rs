@@ -163,6 +163,7 @@ fn write_log(db: &std::path::Path, sessions: usize, players: usize, k: usize) ->
             w.run(Command::AddPlayer {
                 player_id: format!("p{p}"),
                 name: format!("Player {p}"),
+                device_id: None,
             });
         }
         let mut now = 1_700_000_000_000u64;
@@ -193,9 +194,8 @@ fn write_log(db: &std::path::Path, sessions: usize, players: usize, k: usize) ->
 pub async fn recovery(
     c: &Common,
     server: &str,
-    sessions: usize,
-    players: usize,
-    k: usize,
+    (sessions, players, k): (usize, usize, usize),
+    keep: Option<std::path::PathBuf>,
 ) -> Report {
     let started = Instant::now();
     let mut problems = Problems::default();
@@ -206,13 +206,17 @@ pub async fn recovery(
             return report(c, started, json!({}), problems, (sessions, players, k));
         }
     };
-    let db = dir.join("recovery.db");
+    let reuse = keep.as_ref().is_some_and(|p| p.exists());
+    let db = keep.clone().unwrap_or_else(|| dir.join("recovery.db"));
     let db2 = db.clone();
     let write_started = Instant::now();
-    let (records, failed) =
+    let (records, failed) = if reuse {
+        (0, 0)
+    } else {
         tokio::task::spawn_blocking(move || write_log(&db2, sessions, players, k))
             .await
-            .unwrap_or((0, 1));
+            .unwrap_or((0, 1))
+    };
     let write_secs = write_started.elapsed().as_secs_f64();
     if failed > 0 {
         problems.error(format!("{failed} commands refused while writing"));
