@@ -134,6 +134,24 @@ pub struct Config {
     /// instead of refusing to start. Comma-separated; never applied silently.
     #[arg(long, env = "QUIZCAST_QUARANTINE", value_delimiter = ',')]
     pub quarantine: Vec<String>,
+    /// Largest picture accepted by `POST /api/images` and in a quiz
+    /// package, in bytes (5 MiB: a phone photo; larger ones are resized to
+    /// 1600 px anyway).
+    #[arg(long, env = "QUIZCAST_MAX_IMAGE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_image_bytes: usize,
+    /// Largest quiz package (zip) accepted for import, in bytes, both as
+    /// sent and unpacked.
+    #[arg(long, env = "QUIZCAST_MAX_PACKAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_package_bytes: usize,
+    /// Seconds between sweeps that delete pictures no saved quiz and no
+    /// session refers to (0: never sweep). The first runs a minute after
+    /// start.
+    #[arg(long, env = "QUIZCAST_IMAGE_GC_SECS", default_value_t = 3600)]
+    pub image_gc_secs: u64,
+    /// Age in seconds before an unreferenced picture may be swept: time for
+    /// an upload to be saved in a quiz.
+    #[arg(long, env = "QUIZCAST_IMAGE_GC_GRACE_SECS", default_value_t = 24 * 3600)]
+    pub image_gc_grace_secs: u64,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,
