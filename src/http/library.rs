@@ -110,7 +110,7 @@ pub async fn get(
     let id = id.into_inner();
     let (e, quiz) = run(&app, move |l| l.get(&k, &id)).await?;
     let mut v = serde_json::to_value(e).map_err(|_| ApiError::internal())?;
-    v["quiz"] = serde_json::to_value(quiz).map_err(|_| ApiError::internal())?;
+    v["quiz"] = quiz;
     Ok(HttpResponse::Ok().json(v))
 }
 

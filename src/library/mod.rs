@@ -131,15 +131,16 @@ fn name_of(quiz: &Quiz) -> String {
     }
 }
 
-fn read_quiz(body: &str) -> Result<Quiz, LibraryError> {
-    // Stored quizzes were valid when written; a body that no longer parses
-    // is reported rather than hidden.
-    Ok(quiz::parse(serde_json::from_str(body).map_err(|e| {
-        QuizError {
-            field: "quiz".into(),
-            message: e.to_string(),
-        }
-    })?)?)
+/// A stored quiz: as it was sent (its numbers and field order kept) and as
+/// parsed. Stored quizzes were valid when written; a body that no longer
+/// parses is reported rather than hidden.
+fn read_quiz(body: &str) -> Result<(Value, Quiz), LibraryError> {
+    let raw: Value = serde_json::from_str(body).map_err(|e| QuizError {
+        field: "quiz".into(),
+        message: e.to_string(),
+    })?;
+    let quiz = quiz::parse(raw.clone())?;
+    Ok((raw, quiz))
 }
 
 impl Library {
@@ -181,7 +182,7 @@ impl Library {
         let mut out = Vec::new();
         for row in rows {
             let (id, name, c, u, body) = row?;
-            let q = read_quiz(&body).unwrap_or_default();
+            let q = read_quiz(&body).map(|(_, q)| q).unwrap_or_default();
             out.push(entry(id, name, c, u, &q));
         }
         Ok(out)
@@ -189,11 +190,11 @@ impl Library {
 
     /// Saves a new quiz (validated first).
     pub fn create(&self, key: &LibraryKey, raw: Value) -> Result<Entry, LibraryError> {
-        let quiz = quiz::parse(raw)?;
-        self.insert(key, &quiz)
+        let quiz = quiz::parse(raw.clone())?;
+        self.insert(key, &raw, &quiz)
     }
 
-    fn insert(&self, key: &LibraryKey, quiz: &Quiz) -> Result<Entry, LibraryError> {
+    fn insert(&self, key: &LibraryKey, raw: &Value, quiz: &Quiz) -> Result<Entry, LibraryError> {
         let db = self.db();
         let n: i64 = db.query_row(
             "SELECT count(*) FROM quizzes WHERE library = ?1",
@@ -206,20 +207,16 @@ impl Library {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let now = now_ms() as i64;
         let name = name_of(quiz);
-        let body = serde_json::to_string(quiz).map_err(|e| QuizError {
-            field: "quiz".into(),
-            message: e.to_string(),
-        })?;
         db.execute(
             "INSERT INTO quizzes (id, library, name, body, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![id, key.scope(), name, body, now],
+            params![id, key.scope(), name, raw.to_string(), now],
         )?;
         Ok(entry(id, name, now, now, quiz))
     }
 
-    /// One quiz and its listing.
-    pub fn get(&self, key: &LibraryKey, id: &str) -> Result<(Entry, Quiz), LibraryError> {
+    /// One quiz (as it was saved) and its listing.
+    pub fn get(&self, key: &LibraryKey, id: &str) -> Result<(Entry, Value), LibraryError> {
         let row: Option<(String, i64, i64, String)> = self
             .db()
             .query_row(
@@ -229,32 +226,24 @@ impl Library {
             )
             .optional()?;
         let (name, c, u, body) = row.ok_or(LibraryError::NotFound)?;
-        let quiz = read_quiz(&body)?;
-        Ok((entry(id.to_string(), name, c, u, &quiz), quiz))
+        let (raw, quiz) = read_quiz(&body)?;
+        Ok((entry(id.to_string(), name, c, u, &quiz), raw))
     }
 
-    fn write(&self, key: &LibraryKey, id: &str, quiz: &Quiz) -> Result<Entry, LibraryError> {
+    /// Replaces a quiz (validated first; an invalid quiz changes nothing).
+    /// The last write wins.
+    pub fn update(&self, key: &LibraryKey, id: &str, raw: Value) -> Result<Entry, LibraryError> {
+        let quiz = quiz::parse(raw.clone())?;
         let now = now_ms() as i64;
-        let name = name_of(quiz);
-        let body = serde_json::to_string(quiz).map_err(|e| QuizError {
-            field: "quiz".into(),
-            message: e.to_string(),
-        })?;
         let n = self.db().execute(
             "UPDATE quizzes SET name = ?1, body = ?2, updated_ms = max(?3, updated_ms + 1)
              WHERE id = ?4 AND library = ?5",
-            params![name, body, now, id, key.scope()],
+            params![name_of(&quiz), raw.to_string(), now, id, key.scope()],
         )?;
         if n == 0 {
             return Err(LibraryError::NotFound);
         }
         Ok(self.get(key, id)?.0)
-    }
-
-    /// Replaces a quiz (validated first; an invalid quiz changes nothing).
-    pub fn update(&self, key: &LibraryKey, id: &str, raw: Value) -> Result<Entry, LibraryError> {
-        let quiz = quiz::parse(raw)?;
-        self.write(key, id, &quiz)
     }
 
     /// Renames a quiz: its title is its name.
@@ -263,17 +252,17 @@ impl Library {
         if name.is_empty() || name.chars().count() > MAX_NAME {
             return Err(LibraryError::BadName);
         }
-        let (_, mut quiz) = self.get(key, id)?;
-        quiz.title = Some(name.to_string());
-        self.write(key, id, &quiz)
+        let (_, mut raw) = self.get(key, id)?;
+        raw["title"] = Value::String(name.to_string());
+        self.update(key, id, raw)
     }
 
     /// A copy of a quiz, named "… (copy)".
     pub fn copy(&self, key: &LibraryKey, id: &str) -> Result<Entry, LibraryError> {
-        let (e, mut quiz) = self.get(key, id)?;
+        let (e, mut raw) = self.get(key, id)?;
         let base: String = e.name.chars().take(MAX_NAME - 7).collect();
-        quiz.title = Some(format!("{base} (copy)"));
-        self.insert(key, &quiz)
+        raw["title"] = Value::String(format!("{base} (copy)"));
+        self.create(key, raw)
     }
 
     /// Deletes a quiz (its pictures go at the next sweep, if nothing else
@@ -330,11 +319,7 @@ impl Library {
 
     /// A quiz as a package: (file name, zip bytes).
     pub fn export(&self, key: &LibraryKey, id: &str) -> Result<(String, Vec<u8>), LibraryError> {
-        let (e, quiz) = self.get(key, id)?;
-        let mut json = serde_json::to_value(&quiz).map_err(|e| QuizError {
-            field: "quiz".into(),
-            message: e.to_string(),
-        })?;
+        let (e, mut json) = self.get(key, id)?;
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         for (_, url) in package::image_urls(&mut json) {
             let Some((hash, format)) = url.as_str().and_then(package::media_ref) else {
@@ -390,10 +375,10 @@ impl Library {
             *url = Value::String(p.url());
             ready.push(p);
         }
-        let quiz = quiz::parse(unpacked.quiz)?;
+        let quiz = quiz::parse(unpacked.quiz.clone())?;
         for p in &ready {
             self.put_image(p)?;
         }
-        self.insert(key, &quiz)
+        self.insert(key, &unpacked.quiz, &quiz)
     }
 }
