@@ -63,6 +63,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/editor-form.js"),
     ),
     (
+        "static/editor-preview.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/editor-preview.js"),
+    ),
+    (
         "static/editor.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/editor.js"),
