@@ -101,6 +101,14 @@ pub struct Config {
     /// Burst of answers and marks over HTTP per client address.
     #[arg(long, env = "QUIZCAST_ANSWER_BURST", default_value_t = 1000.0)]
     pub answer_burst: f64,
+    /// Picture uploads and package imports per second per client address
+    /// (0: no limit): each costs a full decode.
+    #[arg(long, env = "QUIZCAST_UPLOAD_RATE", default_value_t = 2.0)]
+    pub upload_rate: f64,
+    /// Burst of picture uploads per client address: a picture round's
+    /// worth dropped into the editor at once.
+    #[arg(long, env = "QUIZCAST_UPLOAD_BURST", default_value_t = 60.0)]
+    pub upload_burst: f64,
     /// Client addresses each per-address limit keeps track of at most
     /// (buckets that have refilled are forgotten first).
     #[arg(long, env = "QUIZCAST_RATE_LIMIT_ADDRESSES", default_value_t = 100_000)]

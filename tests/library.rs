@@ -474,3 +474,30 @@ async fn a_package_moves_a_quiz_and_its_pictures_between_servers() {
     .await;
     assert_eq!(s, 201);
 }
+
+#[actix_rt::test]
+async fn uploads_are_limited_per_address() {
+    let srv = TestServer::with(|c| {
+        c.upload_rate = 0.01;
+        c.upload_burst = 1.0;
+    })
+    .await;
+    let key = new_key(&srv).await;
+    let (s, _) = upload(&srv, &key, "image/png", png(10, 10, false)).await;
+    assert_eq!(s, 201);
+    let (s, h, body) = call(
+        &srv,
+        "POST",
+        "/api/images",
+        Some(&key),
+        Some(("image/png", png(10, 10, false))),
+        &[],
+    )
+    .await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("RATE_LIMITED"))
+    );
+    assert!(h.get("retry-after").is_some());
+}

@@ -191,6 +191,15 @@ pub async fn import(
     req: HttpRequest,
     app: web::Data<AppState>,
     payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, crate::admission::Action::Upload)?;
+    Ok(import_admitted(req, app, payload).await?)
+}
+
+async fn import_admitted(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let k = key(&req)?;
     let bytes = read_body(&req, payload, app.cfg.max_package_bytes, "package").await?;

@@ -18,6 +18,15 @@ pub async fn upload(
     req: HttpRequest,
     app: web::Data<AppState>,
     payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    super::admit(&req, &app, crate::admission::Action::Upload)?;
+    Ok(upload_admitted(req, app, payload).await?)
+}
+
+async fn upload_admitted(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let raw_key = req
         .headers()
