@@ -234,13 +234,16 @@ fn serve(req: &HttpRequest, f: &Prepared, cache: &str) -> HttpResponse {
     }
 }
 
+/// Pictures: uploaded ones are same-origin (`/media/...`); the quiz format
+/// also allows `http:` and `https:` URLs, so both are allowed here (an
+/// `http:` picture on an `https:` page is still the browser's to upgrade).
 fn html(req: &HttpRequest, page: usize) -> HttpResponse {
     let mut res = serve(req, &built().pages[page], "no-cache");
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:",
+            "default-src 'self'; img-src 'self' https: http: data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:",
         ),
     );
     res
