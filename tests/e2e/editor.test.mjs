@@ -158,6 +158,16 @@ test("an MC writes a quiz with every kind and a picture, reloads, and starts a s
   assert.equal(await p.evaluate(() => document.activeElement.getAttribute("aria-label")), "Move question 2 of round 1 up", "focus follows the moved question");
   await p.click("[aria-label='Move question 2 of round 1 down']");
   assert.equal(await p.inputValue(q(0, 2, "prompt")), "Year of the moon landing?");
+  // ...and by dragging a question's handle onto another question (on a
+  // screen tall enough to hold both).
+  await p.setViewportSize({ width: 1280, height: 3400 });
+  await p.evaluate(() => window.scrollTo(0, 0));
+  const onto = { targetPosition: { x: 40, y: 12 } };
+  await p.dragAndDrop('[data-question="0:2"] .handle', '[data-question="0:0"]', onto);
+  assert.equal(await p.inputValue(q(0, 0, "prompt")), "Year of the moon landing?");
+  await p.dragAndDrop('[data-question="0:0"] .handle', '[data-question="0:2"]', onto);
+  assert.equal(await p.inputValue(q(0, 2, "prompt")), "Year of the moon landing?");
+  await p.setViewportSize({ width: 1280, height: 900 });
   await p.click("[aria-label='Duplicate question 1 of round 1']");
   assert.equal(await p.inputValue(q(0, 1, "prompt")), "Capital of France?");
   await p.click("[aria-label='Delete question 2 of round 1']");
