@@ -153,7 +153,8 @@ function readDraft(id) {
 }
 
 async function openQuiz(id) {
-  if (current && dirty) await saveNow();
+  // Unsaved (say, invalid) changes stay in this browser's copy.
+  if (current && dirty) await saveNow().catch(() => {});
   const e = await lib("GET", `/api/library/quizzes/${id}`);
   current = { id, quiz: e.quiz, updatedMs: e.updatedMs };
   if (!Array.isArray(current.quiz.rounds)) current.quiz.rounds = [];
@@ -258,6 +259,8 @@ async function saveNow() {
           dirty = false;
           localStorage.removeItem(draftKey(id));
           setState(`Saved at ${new Date().toLocaleTimeString()}`);
+        } else {
+          schedule(); // edited while this save was on its way
         }
       }
     } catch (e) {

@@ -287,6 +287,32 @@ mod tests {
     }
 
     #[test]
+    fn every_accepted_format_is_accepted() {
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(
+            20,
+            10,
+            image::Rgba([10, 200, 30, 255]),
+        ));
+        for (fmt, want) in [
+            (ImageFormat::Png, Format::Png),
+            (ImageFormat::Jpeg, Format::Jpeg),
+            (ImageFormat::WebP, Format::Webp),
+            (ImageFormat::Gif, Format::Gif),
+        ] {
+            let mut out = Vec::new();
+            let src = if fmt == ImageFormat::Jpeg {
+                DynamicImage::ImageRgb8(img.to_rgb8())
+            } else {
+                img.clone()
+            };
+            src.write_to(&mut Cursor::new(&mut out), fmt).unwrap();
+            let p = process(&out, 5 << 20).unwrap();
+            assert_eq!((p.format, p.width, p.height), (want, 20, 10), "{fmt:?}");
+            assert_eq!(Format::from_ext(p.format.ext()), Some(want));
+        }
+    }
+
+    #[test]
     fn large_photos_are_resized_for_phones() {
         let raw = jpeg(3200, 1800);
         let p = process(&raw, 5 << 20).unwrap();

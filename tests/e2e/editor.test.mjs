@@ -186,6 +186,23 @@ test("an MC writes a quiz with every kind and a picture, reloads, and starts a s
   await p.selectOption(q(1, 0, "marking"), "peer");
   await saved(p);
 
+  // Pasting a picture while in a question, and dropping one onto it, upload it too.
+  const drop = async (how, buffer) => {
+    const before = await p.inputValue(q(1, 0, "imageUrl"));
+    await p.focus(q(1, 0, "prompt"));
+    await p.evaluate(([how, b64]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], "pasted.png", { type: "image/png" }));
+      if (how === "paste") document.activeElement.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true }));
+      else document.querySelector('[data-question="1:0"]').dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, [how, buffer.toString("base64")]);
+    await p.waitForFunction(([sel, before]) => document.querySelector(sel)?.value !== before, [q(1, 0, "imageUrl"), before]);
+  };
+  await drop("paste", png(32, 32));
+  await drop("drop", png(64, 48));
+  await saved(p);
+
   // A text file is refused at the field, and nothing changes.
   await p.setInputFiles(q(1, 0, "imageFile"), { name: "notes.png", mimeType: "image/png", buffer: Buffer.from("just some text, honest") });
   await see(p, "#problems", "not a PNG, JPEG, WebP or GIF");
