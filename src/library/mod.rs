@@ -341,7 +341,11 @@ impl Library {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
-        Ok((format!("{}.quizcast.zip", safe.trim_matches('-')), zip))
+        let stem = match safe.trim_matches('-') {
+            "" => "quiz",
+            s => s,
+        };
+        Ok((format!("{stem}.quizcast.zip"), zip))
     }
 
     /// Imports a package (or a bare quiz JSON file) as a new quiz: its
@@ -350,7 +354,9 @@ impl Library {
     pub fn import(&self, key: &LibraryKey, bytes: &[u8]) -> Result<Entry, LibraryError> {
         let max = self.max_package_bytes as u64;
         let mut unpacked = package::unpack(bytes, max)?;
-        let mut ready = Vec::new();
+        // file name in the package -> the checked picture (a picture used
+        // by several questions is checked once)
+        let mut ready: std::collections::HashMap<String, Processed> = Default::default();
         for (field, url) in package::image_urls(&mut unpacked.quiz) {
             let Some(name) = url
                 .as_str()
@@ -359,6 +365,10 @@ impl Library {
             else {
                 continue;
             };
+            if let Some(p) = ready.get(&name) {
+                *url = Value::String(p.url());
+                continue;
+            }
             let raw = unpacked
                 .images
                 .get(&name)
@@ -373,10 +383,10 @@ impl Library {
                     err,
                 })?;
             *url = Value::String(p.url());
-            ready.push(p);
+            ready.insert(name, p);
         }
         let quiz = quiz::parse(unpacked.quiz.clone())?;
-        for p in &ready {
+        for p in ready.values() {
             self.put_image(p)?;
         }
         self.insert(key, &unpacked.quiz, &quiz)
