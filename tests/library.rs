@@ -501,3 +501,35 @@ async fn uploads_are_limited_per_address() {
     );
     assert!(h.get("retry-after").is_some());
 }
+
+#[actix_rt::test]
+async fn saved_quizzes_and_pictures_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut srv = TestServer::on_db(&db, |_| {}).await;
+    let key = new_key(&srv).await;
+    let (_, up) = upload(&srv, &key, "image/png", png(30, 20, false)).await;
+    let q = quiz(up["url"].as_str().unwrap());
+    let (s, e) = json_call(
+        &srv,
+        "POST",
+        "/api/library/quizzes",
+        Some(&key),
+        Some(q.clone()),
+    )
+    .await;
+    assert_eq!(s, 201);
+    srv.shutdown().await;
+    let srv = TestServer::on_db(&db, |_| {}).await;
+    let (_, got) = json_call(
+        &srv,
+        "GET",
+        &format!("/api/library/quizzes/{}", e["id"].as_str().unwrap()),
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(got["quiz"], q);
+    let (s, _, _) = call(&srv, "GET", up["url"].as_str().unwrap(), None, None, &[]).await;
+    assert_eq!(s, 200);
+}

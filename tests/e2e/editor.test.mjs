@@ -80,7 +80,7 @@ async function page() {
   return p;
 }
 
-async function see(p, selector, text, timeout = 10000) {
+async function see(p, selector, text, timeout = 30000) {
   try {
     await p.waitForFunction(([s, t]) => document.querySelector(s)?.textContent.includes(t), [selector, text], { timeout });
   } catch (e) {
@@ -274,4 +274,13 @@ test("an MC writes a quiz with every kind and a picture, reloads, and starts a s
   assert.equal(info.title, "Editor night");
   assert.ok(await p.locator("a[href='/editor']").count() >= 1, "the MC panel links to the editor");
   assert.deepEqual(p.errors, []);
+
+  // Another device opens the library link and finds both quizzes.
+  const other = await page();
+  await other.goto(`${base}/editor#library=${key}`);
+  await other.waitForFunction(() => window.editorReady);
+  await other.waitForFunction(() => document.querySelectorAll("#library-list tr").length === 2);
+  assert.equal(await other.evaluate(() => localStorage.getItem("quizcast:library")), key);
+  assert.equal(new URL(other.url()).hash, "", "the key leaves the address bar");
+  assert.deepEqual(other.errors, []);
 });
