@@ -373,6 +373,16 @@ $("switch-form").addEventListener("submit", (ev) => {
 });
 $("save-now").addEventListener("click", () => { clearTimeout(timer); check().catch(() => {}); });
 $("export").addEventListener("click", () => current && exportQuiz(current.id));
+// A new quiz from this one: saved first, then the copy is opened.
+$("copy-quiz").addEventListener("click", async () => {
+  if (!current) return;
+  try {
+    await saveNow();
+    const e = await lib("POST", `/api/library/quizzes/${current.id}/copy`);
+    await openQuiz(e.id);
+    announce(`Now editing ${e.name}`);
+  } catch (e) { setState(`Could not copy: ${e.message}`, true); }
+});
 $("close-quiz").addEventListener("click", async () => { try { await saveNow(); } catch (_) { /* kept in this browser */ } closeQuiz(); });
 $("start-session").addEventListener("click", startSession);
 $("preview-reveal").addEventListener("change", () => previewAt && showPreview());

@@ -263,6 +263,18 @@ test("an MC writes a quiz with every kind and a picture, reloads, and starts a s
   await p.click("#close-quiz");
   await p.waitForFunction(() => document.querySelectorAll("#library-list tr").length === 2);
 
+  // A new quiz from an existing one, made while editing it.
+  await p.click("#library-list tr:nth-child(1) button:has-text('Open')");
+  await p.waitForSelector("#editor:not(.hidden)");
+  const importedId = await p.evaluate(() => location.hash.match(/quiz=(\w+)/)[1]);
+  await p.click("#copy-quiz");
+  await p.waitForFunction((id) => !location.hash.includes(id), importedId);
+  assert.equal(await p.inputValue(f("title")), "Editor night (copy)");
+  await p.click("#close-quiz");
+  await p.waitForFunction(() => document.querySelectorAll("#library-list tr").length === 3);
+  await p.click("#library-list tr:nth-child(1) button:has-text('Delete')");
+  await p.waitForFunction(() => document.querySelectorAll("#library-list tr").length === 2);
+
   // Open the first one and start a session in one click.
   await p.click("#library-list tr:nth-child(2) button:has-text('Open')");
   await p.waitForSelector("#editor:not(.hidden)");
