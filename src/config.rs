@@ -221,6 +221,9 @@ mod tests {
         assert_eq!(c.close_grace_ms, 5_000);
         assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
         assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
+        // Pictures (docs/quiz-format.md): 5 MiB each, swept hourly after a day.
+        assert_eq!(c.max_image_bytes, 5 * 1024 * 1024);
+        assert_eq!((c.image_gc_secs, c.image_gc_grace_secs), (3600, 86_400));
     }
 
     #[test]
