@@ -10,6 +10,7 @@
 //! | join by name over WebSocket | `--join-rate`, `--join-burst` |
 //! | WebSocket upgrade | `--upgrade-rate`, `--upgrade-burst` |
 //! | answer or mark over HTTP | `--answer-rate`, `--answer-burst` |
+//! | picture upload, package import | `--upload-rate`, `--upload-burst` |
 //!
 //! A refusal is [`Refused`]: `RATE_LIMITED`, with how long to wait. Over
 //! HTTP it is a 429 with `Retry-After` (whole seconds, rounded up).
@@ -37,6 +38,9 @@ pub enum Action {
     Upgrade,
     /// `POST .../answers` or `POST .../marks`.
     AnswerOrMark,
+    /// `POST /api/images` or `POST /api/library/import`: each costs a
+    /// decode of up to `--max-image-bytes` per picture.
+    Upload,
 }
 
 impl Action {
@@ -46,6 +50,7 @@ impl Action {
             Action::HttpJoin | Action::WsJoin => "players joining by name",
             Action::Upgrade => "WebSocket connections opened",
             Action::AnswerOrMark => "answers and marks sent over HTTP",
+            Action::Upload => "pictures and packages uploaded",
         }
     }
 }
@@ -93,6 +98,7 @@ pub struct Admission {
     joins: PerAddress,
     upgrades: PerAddress,
     answers: PerAddress,
+    uploads: PerAddress,
 }
 
 impl Admission {
@@ -103,6 +109,7 @@ impl Admission {
             joins: PerAddress::new(cfg.join_rate, cfg.join_burst, n),
             upgrades: PerAddress::new(cfg.upgrade_rate, cfg.upgrade_burst, n),
             answers: PerAddress::new(cfg.answer_rate, cfg.answer_burst, n),
+            uploads: PerAddress::new(cfg.upload_rate, cfg.upload_burst, n),
         }
     }
 
@@ -115,6 +122,7 @@ impl Admission {
             Action::WsJoin => self.joins.check(ip),
             Action::Upgrade => self.upgrades.check(ip),
             Action::AnswerOrMark => self.answers.check(ip),
+            Action::Upload => self.uploads.check(ip),
         };
         res.map_err(|retry_after| {
             metrics.error(ErrorCode::RateLimited);

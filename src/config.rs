@@ -101,6 +101,14 @@ pub struct Config {
     /// Burst of answers and marks over HTTP per client address.
     #[arg(long, env = "QUIZCAST_ANSWER_BURST", default_value_t = 1000.0)]
     pub answer_burst: f64,
+    /// Picture uploads and package imports per second per client address
+    /// (0: no limit): each costs a full decode.
+    #[arg(long, env = "QUIZCAST_UPLOAD_RATE", default_value_t = 2.0)]
+    pub upload_rate: f64,
+    /// Burst of picture uploads per client address: a picture round's
+    /// worth dropped into the editor at once.
+    #[arg(long, env = "QUIZCAST_UPLOAD_BURST", default_value_t = 60.0)]
+    pub upload_burst: f64,
     /// Client addresses each per-address limit keeps track of at most
     /// (buckets that have refilled are forgotten first).
     #[arg(long, env = "QUIZCAST_RATE_LIMIT_ADDRESSES", default_value_t = 100_000)]
@@ -134,6 +142,24 @@ pub struct Config {
     /// instead of refusing to start. Comma-separated; never applied silently.
     #[arg(long, env = "QUIZCAST_QUARANTINE", value_delimiter = ',')]
     pub quarantine: Vec<String>,
+    /// Largest picture accepted by `POST /api/images` and in a quiz
+    /// package, in bytes (5 MiB: a phone photo; larger ones are resized to
+    /// 1600 px anyway).
+    #[arg(long, env = "QUIZCAST_MAX_IMAGE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_image_bytes: usize,
+    /// Largest quiz package (zip) accepted for import, in bytes, both as
+    /// sent and unpacked.
+    #[arg(long, env = "QUIZCAST_MAX_PACKAGE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_package_bytes: usize,
+    /// Seconds between sweeps that delete pictures no saved quiz and no
+    /// session refers to (0: never sweep). The first runs a minute after
+    /// start.
+    #[arg(long, env = "QUIZCAST_IMAGE_GC_SECS", default_value_t = 3600)]
+    pub image_gc_secs: u64,
+    /// Age in seconds before an unreferenced picture may be swept: time for
+    /// an upload to be saved in a quiz.
+    #[arg(long, env = "QUIZCAST_IMAGE_GC_GRACE_SECS", default_value_t = 24 * 3600)]
+    pub image_gc_grace_secs: u64,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,
@@ -195,6 +221,9 @@ mod tests {
         assert_eq!(c.close_grace_ms, 5_000);
         assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
         assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
+        // Pictures (docs/quiz-format.md): 5 MiB each, swept hourly after a day.
+        assert_eq!(c.max_image_bytes, 5 * 1024 * 1024);
+        assert_eq!((c.image_gc_secs, c.image_gc_grace_secs), (3600, 86_400));
     }
 
     #[test]

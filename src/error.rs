@@ -95,3 +95,48 @@ impl From<actix::MailboxError> for ApiError {
         ApiError::not_found()
     }
 }
+
+impl From<crate::library::LibraryError> for ApiError {
+    fn from(e: crate::library::LibraryError) -> Self {
+        use crate::library::images::ImageError;
+        use crate::library::package::PackageError;
+        use crate::library::LibraryError as L;
+        let code = match &e {
+            L::NotFound => ErrorCode::QuizNotFound,
+            L::BadKey => ErrorCode::Unauthorized,
+            L::Quiz(q) => return ApiError::from(q.clone()),
+            L::Image(ImageError::TooLarge { .. })
+            | L::Package(PackageError::TooLarge(_))
+            | L::Package(PackageError::Image {
+                err: ImageError::TooLarge { .. },
+                ..
+            }) => ErrorCode::PayloadTooLarge,
+            L::Full | L::BadName | L::Image(_) | L::Package(_) => ErrorCode::BadRequest,
+            L::Sql(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                log::warn!("library: {e}");
+                return ApiError::unavailable();
+            }
+            L::Sql(_) => {
+                log::error!("library: {e}");
+                return ApiError::internal();
+            }
+        };
+        let field = match &e {
+            L::BadName => Some("name".to_string()),
+            L::Package(p) => p.field().map(str::to_string),
+            _ => None,
+        };
+        ApiError {
+            code,
+            message: e.to_string(),
+            field,
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! - [`http`]: HTTP handlers, one file per resource.
 //! - [`journal`]: the session log (facts and events), fenced appends; SQLite.
 //! - [`store`]: the database schema (migrations) and the signing secret.
+//! - [`library`]: saved quizzes, uploaded pictures, quiz packages.
 //! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
 //! - [`auth`], [`config`], [`metrics`], [`error`].
 //!
@@ -25,6 +26,7 @@ pub mod error;
 pub mod game;
 pub mod http;
 pub mod journal;
+pub mod library;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
@@ -53,6 +55,8 @@ pub struct AppState {
     pub log: Option<Arc<dyn journal::SessionLog>>,
     /// Per-address limits on sessions, joins, upgrades, answers and marks.
     pub admission: admission::Admission,
+    /// Saved quizzes and pictures (the editor's library).
+    pub library: Arc<library::Library>,
 }
 
 /// A running server.
@@ -63,6 +67,7 @@ pub struct Server {
     task: actix_rt::task::JoinHandle<std::io::Result<()>>,
     arbiters: Vec<Arbiter>,
     log: Option<Arc<dyn journal::SessionLog>>,
+    sweeper: Option<actix_rt::task::JoinHandle<()>>,
 }
 
 /// Why the server could not start.
@@ -79,6 +84,11 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let db = store::open(&cfg.db)?;
     let secret = store::secret(&db, cfg.secret.as_deref())?;
     drop(db);
+    let library = Arc::new(library::Library::open(
+        &cfg.db,
+        cfg.max_image_bytes,
+        cfg.max_package_bytes,
+    )?);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) = if cfg.journal {
@@ -127,6 +137,16 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         metrics: env.metrics.clone(),
         log: session_log.clone(),
         admission: admission::Admission::new(&cfg),
+        library: library.clone(),
+    });
+    // Sessions are searched for the pictures they use in their log; without
+    // a journal they are not in the database, so nothing is swept.
+    let sweeper = (cfg.journal && cfg.image_gc_secs > 0).then(|| {
+        actix_rt::spawn(sweep_images(
+            library,
+            std::time::Duration::from_secs(cfg.image_gc_secs),
+            cfg.image_gc_grace_secs * 1000,
+        ))
     });
     let addr = listener.local_addr()?;
     let send_buffer = cfg.tcp_send_buffer;
@@ -160,12 +180,35 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         task,
         arbiters,
         log: session_log,
+        sweeper,
     })
+}
+
+/// The periodic picture sweep ([`library::gc`]): a minute after start, then
+/// every `every`.
+async fn sweep_images(lib: Arc<library::Library>, every: std::time::Duration, grace_ms: u64) {
+    let mut wait = std::time::Duration::from_secs(60).min(every);
+    loop {
+        actix_rt::time::sleep(wait).await;
+        wait = every;
+        let lib = lib.clone();
+        match web::block(move || lib.sweep(protocol::now_ms(), grace_ms)).await {
+            Ok(Ok(gone)) if !gone.is_empty() => {
+                log::info!("image sweep: deleted {} unused picture(s)", gone.len())
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::warn!("image sweep failed: {e}"),
+            Err(e) => log::warn!("image sweep failed: {e}"),
+        }
+    }
 }
 
 impl Server {
     /// Graceful stop: every socket gets 1001, then the listener closes.
     pub async fn shutdown(self) {
+        if let Some(s) = &self.sweeper {
+            s.abort();
+        }
         let _ = self.registry.send(ShutdownAll).await;
         // Let the sockets write their close frames.
         actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;

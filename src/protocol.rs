@@ -40,10 +40,12 @@ pub enum ErrorCode {
     /// Extension: the log could not record the change (disk full, I/O
     /// error, overload); nothing changed, try again (HTTP 503).
     Unavailable,
+    /// Extension: no quiz with that id in the caller's library (HTTP 404).
+    QuizNotFound,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::BadMessage,
         ErrorCode::Unauthorized,
@@ -66,6 +68,7 @@ impl ErrorCode {
         ErrorCode::InvalidQuiz,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::QuizNotFound,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +95,7 @@ impl ErrorCode {
             ErrorCode::InvalidQuiz => "INVALID_QUIZ",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::QuizNotFound => "QUIZ_NOT_FOUND",
         }
     }
 
@@ -107,7 +111,8 @@ impl ErrorCode {
             ErrorCode::SessionNotFound
             | ErrorCode::QuestionNotFound
             | ErrorCode::AssignmentNotFound
-            | ErrorCode::PlayerNotFound => 404,
+            | ErrorCode::PlayerNotFound
+            | ErrorCode::QuizNotFound => 404,
             ErrorCode::SessionEnded
             | ErrorCode::SessionFull
             | ErrorCode::NameTaken

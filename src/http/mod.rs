@@ -2,6 +2,8 @@
 
 mod events;
 mod health;
+mod library;
+mod media;
 mod pages;
 mod play;
 mod players;
@@ -75,7 +77,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/display/{code}", web::get().to(pages::display))
     .route("/dashboard", web::get().to(pages::dashboard))
     .route("/static/{file}", web::get().to(pages::asset))
-    .route("/media/{file}", web::get().to(pages::asset))
+    .route("/media/{file}", web::get().to(media::serve))
+    .route("/editor", web::get().to(pages::editor))
+    .route("/api/images", web::post().to(media::upload))
+    .route("/api/quizzes/validate", web::post().to(library::validate))
+    .route("/api/library", web::post().to(library::new_key))
+    .route("/api/library/import", web::post().to(library::import))
+    .route("/api/library/quizzes", web::get().to(library::list))
+    .route("/api/library/quizzes", web::post().to(library::create))
+    .route("/api/library/quizzes/{id}", web::get().to(library::get))
+    .route("/api/library/quizzes/{id}", web::put().to(library::update))
+    .route(
+        "/api/library/quizzes/{id}",
+        web::patch().to(library::rename),
+    )
+    .route(
+        "/api/library/quizzes/{id}",
+        web::delete().to(library::delete),
+    )
+    .route(
+        "/api/library/quizzes/{id}/copy",
+        web::post().to(library::copy),
+    )
+    .route(
+        "/api/library/quizzes/{id}/package",
+        web::get().to(library::export),
+    )
     .route("/api/sessions/{code}/qr.svg", web::get().to(pages::qr))
     .route("/api/sessions", web::post().to(sessions::create))
     .route("/api/sessions/{code}", web::get().to(sessions::info))

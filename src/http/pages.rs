@@ -58,6 +58,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/display.js"),
     ),
     (
+        "static/editor-form.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/editor-form.js"),
+    ),
+    (
+        "static/editor-preview.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/editor-preview.js"),
+    ),
+    (
+        "static/editor.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/editor.js"),
+    ),
+    (
         "static/dashboard.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/dashboard.js"),
@@ -68,6 +83,7 @@ const PLAYER: &str = include_str!("../../static/player.html");
 const MC: &str = include_str!("../../static/mc.html");
 const DISPLAY: &str = include_str!("../../static/display.html");
 const DASHBOARD: &str = include_str!("../../static/dashboard.html");
+const EDITOR: &str = include_str!("../../static/editor.html");
 
 /// One servable file, prepared once: its bytes with fingerprinted URLs
 /// substituted, the same gzipped (when that is smaller), and its ETag.
@@ -82,7 +98,7 @@ struct Built {
     /// Plain and fingerprinted paths (without the leading slash) -> (asset, fingerprinted?)
     assets: HashMap<String, (usize, bool)>,
     files: Vec<Prepared>,
-    pages: [Prepared; 4],
+    pages: [Prepared; 5],
 }
 
 /// FNV-1a, 64 bits: a stable content hash for fingerprints and ETags.
@@ -155,7 +171,13 @@ fn built() -> &'static Built {
         Built {
             assets,
             files,
-            pages: [page(PLAYER), page(MC), page(DISPLAY), page(DASHBOARD)],
+            pages: [
+                page(PLAYER),
+                page(MC),
+                page(DISPLAY),
+                page(DASHBOARD),
+                page(EDITOR),
+            ],
         }
     })
 }
@@ -212,13 +234,16 @@ fn serve(req: &HttpRequest, f: &Prepared, cache: &str) -> HttpResponse {
     }
 }
 
+/// Pictures: uploaded ones are same-origin (`/media/...`); the quiz format
+/// also allows `http:` and `https:` URLs, so both are allowed here (an
+/// `http:` picture on an `https:` page is still the browser's to upgrade).
 fn html(req: &HttpRequest, page: usize) -> HttpResponse {
     let mut res = serve(req, &built().pages[page], "no-cache");
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:",
+            "default-src 'self'; img-src 'self' https: http: data:; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:",
         ),
     );
     res
@@ -238,6 +263,11 @@ pub async fn display(req: HttpRequest) -> HttpResponse {
 
 pub async fn dashboard(req: HttpRequest) -> HttpResponse {
     html(&req, 3)
+}
+
+/// The quiz editor (issue 12).
+pub async fn editor(req: HttpRequest) -> HttpResponse {
+    html(&req, 4)
 }
 
 /// `/static/*` and `/media/*`. A fingerprinted URL (`client.0123abcd.js`)

@@ -5,7 +5,9 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 /// 1: the schema of the first release (commands journal), so databases it
-/// wrote and new ones start from the same place. 2: the fact log.
+/// wrote and new ones start from the same place. 2: the fact log. 3: the
+/// quiz library (keyed by the SHA-256 of a library key, never the key) and
+/// uploaded images, content-addressed.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(
@@ -32,6 +34,15 @@ fn migrations() -> Migrations<'static> {
              CREATE TABLE snapshots (
                 code TEXT PRIMARY KEY, pos INTEGER NOT NULL, seq INTEGER NOT NULL,
                 v INTEGER NOT NULL, body BLOB NOT NULL);",
+        ),
+        M::up(
+            "CREATE TABLE quizzes (
+                id TEXT PRIMARY KEY, library TEXT NOT NULL, name TEXT NOT NULL,
+                body TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+             CREATE INDEX quizzes_by_library ON quizzes (library, updated_ms);
+             CREATE TABLE images (
+                hash TEXT PRIMARY KEY, ext TEXT NOT NULL, width INTEGER NOT NULL,
+                height INTEGER NOT NULL, body BLOB NOT NULL, created_ms INTEGER NOT NULL);",
         ),
     ])
 }
