@@ -67,7 +67,7 @@ impl GameState {
                     let mine = self
                         .marking
                         .as_ref()
-                        .and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
+                        .and_then(|m| m.of_marker(pid));
                     if let Some(a) = mine {
                         snap["me"]["assignment"] = json!({
                             "assignmentId": a.assignment_id, "roundId": a.round_id,

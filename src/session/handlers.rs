@@ -38,6 +38,8 @@ struct Arrival {
     since: Option<u64>,
     reply_id: Option<Value>,
     outbox: Arc<Outbox>,
+    /// A display without a display token.
+    tokenless: bool,
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
@@ -58,6 +60,7 @@ impl Session {
             since,
             reply_id,
             outbox,
+            tokenless,
         } = a;
         self.last_activity = std::time::Instant::now();
         let first = self.conns.insert(
@@ -66,6 +69,7 @@ impl Session {
                 role,
                 player: player.clone(),
                 outbox,
+                tokenless,
             },
         );
         self.env.metrics.joined(role, 1);
@@ -140,6 +144,7 @@ impl Session {
                 since: j.since,
                 reply_id: j.reply_id,
                 outbox: j.outbox,
+                tokenless: false,
             });
             self.flush_presence_changes(ctx);
             joined
@@ -168,8 +173,9 @@ impl Handler<Join> for Session {
                 "the session has ended",
             )));
         }
+        let tokenless = msg.role == Role::Display && msg.claims.is_none();
         let (role, player) = match (msg.role, &msg.claims, msg.name) {
-            (Role::Display, _, _) => (Role::Display, None),
+            (Role::Display, None, _) => (Role::Display, None),
             (Role::Player, None, Some(name)) => {
                 let pid = self.new_player_id();
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -185,6 +191,7 @@ impl Handler<Join> for Session {
                     player_id: pid,
                     name,
                 };
+                self.make_room(ctx);
                 let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
                 return match self.run(Role::Player, None, cmd, waiter, ctx) {
                     Ok(_) => Box::pin(async move {
@@ -207,6 +214,11 @@ impl Handler<Join> for Session {
                 return now(Err(ApiError::new(ErrorCode::Unauthorized, "token missing")))
             }
         };
+        if role == Role::Display {
+            if let Err(e) = self.admit_display(tokenless) {
+                return now(Err(e));
+            }
+        }
         let joined = self.attach(Arrival {
             conn: msg.conn,
             role,
@@ -215,6 +227,7 @@ impl Handler<Join> for Session {
             since: msg.since,
             reply_id: msg.reply_id,
             outbox: msg.outbox,
+            tokenless,
         });
         self.flush_presence_changes(ctx);
         now(Ok(joined))
@@ -394,6 +407,7 @@ impl Handler<CreatePlayer> for Session {
             player_id: pid.clone(),
             name: msg.name,
         };
+        self.make_room(ctx);
         let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
         match self.run(Role::Player, None, cmd, waiter, ctx) {
             Ok(_) => {

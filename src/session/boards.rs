@@ -1,0 +1,120 @@
+//! Derived broadcasts, coalesced on timers: the leaderboards, the ranks
+//! moved by departures, and the displays' answered count.
+//!
+//! A leaderboard tick sends `leaderboard:updated` (top 10) to everyone. The
+//! full list goes to the MC and displays as `leaderboard:full` only while
+//! the session is small (`--full-leaderboard-players`); a larger session
+//! sends the MC `leaderboard:changed` with just the entries that moved, at
+//! most once per `--leaderboard-diff-ms`, so 10,000 players cost the MC's
+//! phone a few changed lines a second rather than the whole list 4 times a
+//! second. Displays show only the top 10, which `leaderboard:updated` has.
+
+use super::Session;
+use crate::game::leaderboard::Entry;
+use crate::game::{Audience, Fact, GameEvent, Phase, PlayerId};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What the MC was last sent of the full leaderboard.
+#[derive(Default)]
+pub struct BoardSent {
+    /// Score and rank of every player in the last full or changed list.
+    told: HashMap<PlayerId, (f64, usize)>,
+    /// A large-session diff is owed (scores moved since the last one).
+    owed: bool,
+    last: Option<Instant>,
+}
+
+impl BoardSent {
+    /// Entries that differ from what was told, and players no longer
+    /// present; remembers `entries` as told.
+    fn diff(&mut self, entries: &[Entry]) -> (Vec<Entry>, Vec<PlayerId>) {
+        let mut changed = Vec::new();
+        let mut next = HashMap::with_capacity(entries.len());
+        for e in entries {
+            let now = (e.score, e.rank);
+            if self.told.remove(&e.player_id) != Some(now) {
+                changed.push(e.clone());
+            }
+            next.insert(e.player_id.clone(), now);
+        }
+        let removed = std::mem::replace(&mut self.told, next)
+            .into_keys()
+            .collect();
+        (changed, removed)
+    }
+
+    fn remember(&mut self, entries: &[Entry]) {
+        self.told = entries
+            .iter()
+            .map(|e| (e.player_id.clone(), (e.score, e.rank)))
+            .collect();
+    }
+}
+
+impl Session {
+    /// The leaderboard tick (every 250 ms): ranks moved by departures, the
+    /// top 10, and the full list or its changes (module docs).
+    pub(super) fn flush_leaderboard(&mut self, ctx: &mut Context<Self>) {
+        if self.live.phase == Phase::Ended {
+            return;
+        }
+        let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
+        let diff_due = self.board.owed
+            && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
+        if !self.leaderboard_dirty && !diff_due {
+            return;
+        }
+        let mut facts = Vec::new();
+        if std::mem::take(&mut self.ranks_dirty) {
+            facts.push(Fact::RanksSettled {});
+        }
+        let mut events = Vec::new();
+        if std::mem::take(&mut self.leaderboard_dirty) {
+            events.push(GameEvent::LeaderboardUpdated {
+                top: self.live.top(),
+                total_players: self.live.total_players(),
+            });
+            self.board.owed = true;
+        }
+        let total = self.live.total_players();
+        if total <= self.env.cfg.full_leaderboard_players {
+            if self.board.owed {
+                let entries = self.live.leaderboard();
+                self.board.remember(&entries);
+                self.board.owed = false;
+                events.push(GameEvent::LeaderboardFull { entries });
+            }
+        } else if self.board.owed
+            && self.board.last.is_none_or(|t| t.elapsed() >= diff_every)
+        {
+            self.board.owed = false;
+            self.board.last = Some(Instant::now());
+            let (entries, removed) = self.board.diff(&self.live.leaderboard());
+            if !entries.is_empty() || !removed.is_empty() {
+                events.push(GameEvent::LeaderboardChanged {
+                    entries,
+                    removed,
+                    total_players: total,
+                });
+            }
+        }
+        // The ranks fact is evolved first, so its `score:updated` events
+        // come before the boards that include them.
+        let extra = events.into_iter().map(super::commit::derived).collect();
+        self.propose(facts, extra, None, ctx);
+    }
+
+    /// Displays' answered count: the latest `player:answer-submitted`, at
+    /// most once per `--display-count-ms`, never one per answer.
+    pub(super) fn flush_display_count(&mut self, ctx: &mut Context<Self>) {
+        if self.live.phase == Phase::Ended {
+            self.display_answered = None;
+            return;
+        }
+        if let Some(e) = self.display_answered.take() {
+            self.propose(Vec::new(), vec![(e, Audience::Display)], None, ctx);
+        }
+    }
+}
