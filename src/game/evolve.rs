@@ -335,11 +335,7 @@ impl GameState {
                 round_id: round_id.to_string(),
             });
         }
-        self.marking = Some(MarkingRound::new(
-            round_id,
-            assignments.to_vec(),
-            completed,
-        ));
+        self.marking = Some(MarkingRound::new(round_id, assignments.to_vec(), completed));
         self.phase = Phase::Marking;
         events
     }

@@ -193,7 +193,10 @@ impl MarkingRound {
     /// A marker's assignment.
     pub(super) fn of_marker(&self, marker: &str) -> Option<&Assignment> {
         match self.valid_index() {
-            Some(i) => i.by_marker.get(marker).and_then(|&n| self.assignments.get(n)),
+            Some(i) => i
+                .by_marker
+                .get(marker)
+                .and_then(|&n| self.assignments.get(n)),
             None => self.assignments.iter().find(|a| a.marker_id == marker),
         }
     }

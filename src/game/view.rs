@@ -64,10 +64,7 @@ impl GameState {
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
                         "answers": answers,
                     });
-                    let mine = self
-                        .marking
-                        .as_ref()
-                        .and_then(|m| m.of_marker(pid));
+                    let mine = self.marking.as_ref().and_then(|m| m.of_marker(pid));
                     if let Some(a) = mine {
                         snap["me"]["assignment"] = json!({
                             "assignmentId": a.assignment_id, "roundId": a.round_id,

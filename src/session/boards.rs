@@ -61,8 +61,7 @@ impl Session {
             return;
         }
         let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
-        let diff_due = self.board.owed
-            && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
+        let diff_due = self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
         if !self.leaderboard_dirty && !diff_due {
             return;
         }
@@ -86,9 +85,7 @@ impl Session {
                 self.board.owed = false;
                 events.push(GameEvent::LeaderboardFull { entries });
             }
-        } else if self.board.owed
-            && self.board.last.is_none_or(|t| t.elapsed() >= diff_every)
-        {
+        } else if self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every) {
             self.board.owed = false;
             self.board.last = Some(Instant::now());
             let (entries, removed) = self.board.diff(&self.live.leaderboard());

@@ -7,11 +7,11 @@ use super::messages::{Poll, PollReply};
 use super::Session;
 use crate::error::ApiError;
 use crate::game::{Audience, GameEvent, Phase, PlayerId, Role};
-use std::collections::HashMap;
 use crate::journal::LoggedEvent;
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 

@@ -337,7 +337,11 @@ mod tests {
             seq += 1;
             r.push(seq, Audience::Staff, frame.clone());
             seq += 1;
-            r.push(seq, Audience::Player(format!("p{}", i % 300)), frame.clone());
+            r.push(
+                seq,
+                Audience::Player(format!("p{}", i % 300)),
+                frame.clone(),
+            );
             assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
         }
         // The newest events are still there.
