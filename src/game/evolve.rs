@@ -133,7 +133,10 @@ impl GameState {
                         by: MarkedBy::Mc,
                     },
                 );
-                self.rescore()
+                // Only this player is told now; ranks it moved are told by
+                // the next `RanksSettled`, so 300 overrides in a 10,000
+                // player room cost 300 events plus one tell per tick.
+                self.rescore_one(player_id)
             }
             Fact::RanksSettled {} => self.rescore(),
             Fact::AnswerRecorded {

@@ -359,6 +359,33 @@ impl GameState {
         events
     }
 
+    /// Recomputes one player's total and tells them if their score or rank
+    /// moved; the ranks of others are left to a later [`Self::rescore`].
+    pub(super) fn rescore_one(&mut self, id: &str) -> Events {
+        let total = self
+            .awards
+            .get(id)
+            .map_or(0.0, |m| m.values().map(|a| a.score).sum());
+        let Some(p) = self.players.get_mut(id) else {
+            return vec![];
+        };
+        p.score = total;
+        self.standings.invalidate();
+        let Some(e) = self.entry_of(id) else {
+            return vec![];
+        };
+        let now = (e.score, e.rank);
+        if self.told.get(id) == Some(&now) {
+            return vec![];
+        }
+        self.told.insert(id.to_string(), now);
+        vec![GameEvent::ScoreUpdated {
+            player: e.player_id,
+            score: e.score,
+            rank: e.rank,
+        }]
+    }
+
     fn standings(&mut self) -> &Standings {
         if self.standings.is_stale() {
             let players = self

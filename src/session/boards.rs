@@ -101,6 +101,10 @@ impl Session {
         // come before the boards that include them.
         let extra = events.into_iter().map(super::commit::derived).collect();
         self.propose(facts, extra, None, ctx);
+        // The `score:updated` this tick told flagged the board again; it
+        // already shows them (telling moves no rank).
+        self.ranks_dirty = false;
+        self.leaderboard_dirty = false;
     }
 
     /// Displays' answered count: the latest `player:answer-submitted`, at

@@ -122,12 +122,13 @@ impl Session {
         let mut events = Vec::with_capacity(produced.len());
         for (e, audience) in produced {
             match &e {
-                GameEvent::ScoreUpdated { .. } | GameEvent::AllCleared {} => {
-                    self.leaderboard_dirty = true
-                }
-                // Ranks moved by a departure are told with the next
-                // leaderboard tick, once for any number of departures.
-                GameEvent::PlayerRemoved(_) | GameEvent::PlayerLeft(_) => {
+                GameEvent::AllCleared {} => self.leaderboard_dirty = true,
+                // Ranks moved by a departure or by another player's new
+                // score are told with the next leaderboard tick, once for
+                // any number of them (`Fact::RanksSettled`).
+                GameEvent::ScoreUpdated { .. }
+                | GameEvent::PlayerRemoved(_)
+                | GameEvent::PlayerLeft(_) => {
                     self.leaderboard_dirty = true;
                     self.ranks_dirty = true;
                 }
