@@ -236,6 +236,15 @@ mod tests {
         assert_eq!(c.close_grace_ms, 5_000);
         assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
         assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
+        // Bounded by bytes, displays, seats (docs/operations.md, Limits).
+        assert_eq!(c.ring_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.full_leaderboard_players, 200);
+        assert_eq!(c.leaderboard_diff_ms, 1_000);
+        assert_eq!(c.display_count_ms, 500);
+        assert_eq!((c.max_displays, c.tokenless_displays), (20, 2));
+        assert_eq!(c.seat_reclaim_secs, 60);
+        assert_eq!(c.session_mailbox, 16_384);
+        assert_eq!(c.malloc_trim_secs, 30);
     }
 
     #[test]

@@ -444,3 +444,46 @@ async fn departures_move_ranks_on_the_next_tick_once() {
         assert_eq!(scores.last().unwrap()["data"]["rank"], i + 1);
     }
 }
+
+#[actix_rt::test]
+async fn a_full_session_mailbox_answers_rate_limited_and_every_message_gets_one_reply() {
+    let srv = TestServer::with(|c| {
+        open_limits(c);
+        c.session_mailbox = 16;
+        c.msg_rate = 1e6;
+        c.msg_burst = 1e6;
+    })
+    .await;
+    let (code, _) = srv.create_session(json!({"quiz": quiz(1, 5)})).await;
+    let (mut ws, _) = srv
+        .ws_join(json!({"sessionCode": code, "role": "player", "name": "Flood"}))
+        .await;
+    // 2,000 messages in one go: far more than 16 fit while the session works.
+    let n = 2000;
+    let frames: Vec<String> = (0..n)
+        .map(|i| {
+            json!({"type": "chat:send", "id": format!("c{i}"), "data": {"text": "hi"}}).to_string()
+        })
+        .collect();
+    for f in &frames {
+        ws.send_text(f).await;
+    }
+    let mut replies = std::collections::HashMap::new();
+    let mut busy = 0;
+    while replies.len() < n {
+        let Some(v) = ws.recv().await else {
+            panic!("closed after {} replies ({:?})", replies.len(), ws.closed)
+        };
+        let Some(id) = v["id"].as_str() else { continue };
+        *replies.entry(id.to_string()).or_insert(0) += 1;
+        if v["data"]["code"] == "RATE_LIMITED" {
+            busy += 1;
+        }
+    }
+    assert!(replies.values().all(|&c| c == 1), "one reply each");
+    assert!(busy > 0, "the mailbox was never full");
+    let (_, stats) = srv.get("/api/stats", None).await;
+    assert_eq!(stats["mailboxFull"], busy, "{stats}");
+    // Still joined and working.
+    assert_eq!(ws.call("ping", "p", json!({})).await["type"], "pong");
+}

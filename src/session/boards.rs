@@ -114,7 +114,12 @@ impl Session {
             self.display_answered = None;
             return;
         }
-        if let Some(e) = self.display_answered.take() {
+        let Some(e) = self.display_answered.take() else {
+            return;
+        };
+        // Nobody to show it to: skip it (a display that joins later gets the
+        // next count; the count is state, not history).
+        if self.conns.displays().0 > 0 || self.waiters.has_displays() {
             self.propose(Vec::new(), vec![(e, Audience::Display)], None, ctx);
         }
     }

@@ -37,6 +37,11 @@ impl Waiters {
         self.by_player.is_empty() && self.mc.is_empty() && self.displays.is_empty()
     }
 
+    /// Whether a display's long poll is parked.
+    pub fn has_displays(&self) -> bool {
+        !self.displays.is_empty()
+    }
+
     fn park(&mut self, w: PollWaiter) {
         match (w.role, &w.player) {
             (Role::Player, Some(p)) => self.by_player.entry(p.clone()).or_default().push(w),
