@@ -32,7 +32,11 @@ impl Session {
         if !self.waiters.is_empty() {
             self.wake_polls(e);
         }
-        self.ring.push(e.seq, e.audience.clone(), e.frame.clone());
+        // The latest leaderboard or count supersedes older ones in the
+        // ring (kept once); the per-answer stream is history, never.
+        let supersedes = key.filter(|k| *k != "player:answer-submitted");
+        self.ring
+            .push(e.seq, e.audience.clone(), e.frame.clone(), supersedes);
         self.report_ring();
         for id in overflow {
             self.env.metrics.slow_consumer_closes.fetch_add(1, Relaxed);

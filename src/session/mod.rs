@@ -183,7 +183,7 @@ impl Session {
             .map_or(stored.seq, |e| e.seq.saturating_sub(1));
         s.ring = Ring::new(s.env.cfg.ring_events, s.env.cfg.ring_bytes, base);
         for e in stored.events {
-            s.ring.push(e.seq, e.audience, e.frame);
+            s.ring.push(e.seq, e.audience, e.frame, None);
         }
         s.report_ring();
         s.recovered = true;

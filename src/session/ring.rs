@@ -14,7 +14,10 @@
 //! `leaderboard:full` of thousands of players) is not kept at all: it acts
 //! as a barrier, and a reader that would need it resyncs from the snapshot,
 //! which is what it would have been sent anyway once the replay no longer
-//! fits its outbox.
+//! fits its outbox. And the latest of a kind that supersedes the ones
+//! before it (`leaderboard:full`, `leaderboard:updated`, `presence:count`)
+//! is kept once: the older ones' frames are freed and replays skip them,
+//! as a slow socket's outbox conflates them.
 
 use crate::game::{Audience, PlayerId, Role};
 use bytestring::ByteString;
@@ -26,12 +29,17 @@ pub struct Held {
     pub seq: u64,
     pub audience: Audience,
     pub frame: ByteString,
+    /// A newer event of the same kind made this one moot; its frame is
+    /// freed and a replay skips it.
+    superseded: bool,
 }
 
 #[derive(Debug)]
 struct Lane {
     items: VecDeque<Held>,
     cap: usize,
+    /// The latest event of each superseding kind (`leaderboard:full`, ...).
+    latest: HashMap<&'static str, u64>,
     /// Bytes of the frames held.
     bytes: usize,
     /// Every event of this lane with seq <= floor is no longer held.
@@ -43,6 +51,7 @@ impl Lane {
         Lane {
             items: VecDeque::new(),
             cap: cap.max(1),
+            latest: HashMap::new(),
             bytes: 0,
             floor,
         }
@@ -51,18 +60,36 @@ impl Lane {
     /// Appends `h`, dropping the oldest past the count cap or `max_bytes`;
     /// a frame over `max_frame` is not kept but raises the floor past it.
     /// Returns the bytes freed and added.
-    fn push(&mut self, h: Held, max_bytes: usize, max_frame: usize) -> (usize, usize) {
+    /// An event of kind `supersedes` makes the previous one of that kind
+    /// moot (it is kept once: the latest).
+    fn push(
+        &mut self,
+        h: Held,
+        supersedes: Option<&'static str>,
+        max_bytes: usize,
+        max_frame: usize,
+    ) -> (usize, usize) {
         let len = h.frame.len();
         if len > max_frame {
             let freed = self.bytes;
             self.items.clear();
+            self.latest.clear();
             self.bytes = 0;
             self.floor = h.seq;
             return (freed, 0);
         }
+        let mut freed = 0;
+        if let Some(prev) = supersedes.and_then(|k| self.latest.insert(k, h.seq)) {
+            let i = self.items.partition_point(|x| x.seq < prev);
+            if let Some(old) = self.items.get_mut(i).filter(|x| x.seq == prev) {
+                freed += old.frame.len();
+                self.bytes -= old.frame.len();
+                old.frame = ByteString::new();
+                old.superseded = true;
+            }
+        }
         self.items.push_back(h);
         self.bytes += len;
-        let mut freed = 0;
         while self.items.len() > self.cap || (self.bytes > max_bytes && self.items.len() > 1) {
             freed += self.pop_front();
         }
@@ -83,7 +110,7 @@ impl Lane {
 
     fn after(&self, since: u64) -> impl Iterator<Item = &Held> {
         let start = self.items.partition_point(|h| h.seq <= since);
-        self.items.range(start..)
+        self.items.range(start..).filter(|h| !h.superseded)
     }
 }
 
@@ -141,7 +168,7 @@ impl Ring {
             .entry(p.to_string())
             .or_insert_with(|| Lane::new(PLAYER_LANE, base));
         let before = lane.items.len();
-        let (freed, added) = lane.push(held, usize::MAX, max_frame);
+        let (freed, added) = lane.push(held, None, usize::MAX, max_frame);
         self.player_items = self.player_items + lane.items.len() - before;
         self.player_bytes = self.player_bytes + added - freed;
         if added > 0 {
@@ -170,24 +197,39 @@ impl Ring {
         }
     }
 
-    pub fn push(&mut self, seq: u64, audience: Audience, frame: ByteString) {
+    /// Holds an event. `supersedes`: its kind, when a newer event of the
+    /// kind makes older ones moot (the latest leaderboard or count is all a
+    /// resuming reader needs), so the ring keeps one of each such kind.
+    pub fn push(
+        &mut self,
+        seq: u64,
+        audience: Audience,
+        frame: ByteString,
+        supersedes: Option<&'static str>,
+    ) {
         let held = Held {
             seq,
             audience: audience.clone(),
             frame,
+            superseded: false,
         };
         let (lane_bytes, max_frame) = (self.lane_bytes, self.lane_bytes / 8);
         match &audience {
             Audience::All => {
-                self.all.push(held, lane_bytes, max_frame);
+                self.all.push(held, supersedes, lane_bytes, max_frame);
             }
-            Audience::Staff | Audience::Mc | Audience::Display => {
-                self.staff.push(held, lane_bytes, max_frame);
+            // One lane serves several audiences: a kind supersedes only
+            // within its own audience.
+            Audience::Staff => {
+                self.staff.push(held, supersedes, lane_bytes, max_frame);
+            }
+            Audience::Mc | Audience::Display => {
+                self.staff.push(held, None, lane_bytes, max_frame);
             }
             Audience::Player(p) => self.push_player(p, held),
             Audience::StaffAndPlayer(p) => {
                 self.push_player(p, held.clone());
-                self.staff.push(held, lane_bytes, max_frame);
+                self.staff.push(held, None, lane_bytes, max_frame);
             }
         }
     }
@@ -248,7 +290,7 @@ mod tests {
             } else {
                 Audience::All
             };
-            r.push(s, aud, ByteString::from(s.to_string()));
+            r.push(s, aud, ByteString::from(s.to_string()), None);
         }
         r
     }
@@ -285,21 +327,23 @@ mod tests {
     #[test]
     fn a_flood_of_staff_or_per_player_events_does_not_evict_public_ones() {
         let mut r = Ring::new(4, 1 << 20, 0);
-        r.push(1, Audience::All, ByteString::from("q"));
+        r.push(1, Audience::All, ByteString::from("q"), None);
         for s in 2..1000 {
-            r.push(s, Audience::Staff, ByteString::from("presence"));
+            r.push(s, Audience::Staff, ByteString::from("presence"), None);
         }
         for s in 1000..1500 {
             r.push(
                 s,
                 Audience::Player(format!("p{s}")),
                 ByteString::from("score"),
+                None,
             );
         }
         r.push(
             1500,
             Audience::Player("me".into()),
             ByteString::from("mine"),
+            None,
         );
         // A player who saw nothing since 0 still resumes exactly.
         assert_eq!(
@@ -318,6 +362,7 @@ mod tests {
             1,
             Audience::StaffAndPlayer("p".into()),
             ByteString::from("removed"),
+            None,
         );
         assert_eq!(seqs(r.since(0, 1, Role::Player, Some("p"))), vec![1]);
         assert_eq!(seqs(r.since(0, 1, Role::Display, None)), vec![1]);
@@ -333,14 +378,15 @@ mod tests {
         let mut seq = 0;
         for i in 0..5000 {
             seq += 1;
-            r.push(seq, Audience::All, frame.clone());
+            r.push(seq, Audience::All, frame.clone(), None);
             seq += 1;
-            r.push(seq, Audience::Staff, frame.clone());
+            r.push(seq, Audience::Staff, frame.clone(), None);
             seq += 1;
             r.push(
                 seq,
                 Audience::Player(format!("p{}", i % 300)),
                 frame.clone(),
+                None,
             );
             assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
         }
@@ -350,10 +396,15 @@ mod tests {
         // A frame over an eighth of the staff lane is not kept: a staff
         // reader from before it resyncs; one from after it replays.
         seq += 1;
-        r.push(seq, Audience::Staff, ByteString::from("y".repeat(cap / 16)));
+        r.push(
+            seq,
+            Audience::Staff,
+            ByteString::from("y".repeat(cap / 16)),
+            None,
+        );
         assert!(r.since(seq - 1, seq, Role::Mc, None).is_none());
         seq += 1;
-        r.push(seq, Audience::Staff, frame.clone());
+        r.push(seq, Audience::Staff, frame.clone(), None);
         assert_eq!(seqs(r.since(seq - 1, seq, Role::Mc, None)), vec![seq]);
         // Players never needed it.
         assert!(r.since(seq - 3, seq, Role::Player, Some("p1")).is_some());
@@ -363,5 +414,18 @@ mod tests {
             r.forget_player(&format!("p{i}"));
         }
         assert!(r.bytes() <= cap / 2);
+    }
+
+    #[test]
+    fn a_superseding_kind_is_kept_once_and_replays_skip_the_old_ones() {
+        let mut r = Ring::new(100, 1 << 20, 0);
+        let lb = Some("leaderboard:full");
+        r.push(1, Audience::Staff, ByteString::from("full-1"), lb);
+        r.push(2, Audience::Staff, ByteString::from("joined"), None);
+        r.push(3, Audience::Staff, ByteString::from("full-3"), lb);
+        r.push(4, Audience::Mc, ByteString::from("mc-only"), None);
+        assert_eq!(seqs(r.since(0, 4, Role::Mc, None)), vec![2, 3, 4]);
+        assert_eq!(seqs(r.since(0, 4, Role::Display, None)), vec![2, 3]);
+        assert_eq!(r.bytes(), "joined".len() + "full-3".len() + "mc-only".len());
     }
 }
