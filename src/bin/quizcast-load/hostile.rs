@@ -121,6 +121,12 @@ async fn override_score(
     .map(drop)
 }
 
+/// Frames the server has queued to clients so far (`/api/stats`).
+async fn frames_out(t: &Target) -> Option<u64> {
+    let (_, v) = t.http("GET", "/api/stats", None, None).await.ok()?;
+    v["messagesOut"].as_u64()
+}
+
 /// One night, with or without the hostile part.
 async fn night(
     c: &Common,
@@ -219,6 +225,7 @@ async fn night(
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let (stop, rss) = rss_sampler(c);
     let cpu0 = server_cpu(c);
+    let out0 = frames_out(t).await;
     let interval = Duration::from_millis(n.interval_ms);
     let questions = run_questions(t, &code, &mc, 0..k, interval, &sent);
     let hostile_part = async {
@@ -266,6 +273,7 @@ async fn night(
         }
     }
     let cpu1 = server_cpu(c);
+    let out1 = frames_out(t).await;
     stop.store(true, Relaxed);
     let rss_peak = rss.await.ok().flatten();
     let cpu_secs = match (cpu0, cpu1) {
@@ -303,6 +311,7 @@ async fn night(
         "probeLatency": percentiles(&lat),
         "serverCpuSecs": cpu_secs,
         "serverRssPeakKib": rss_peak,
+        "serverFramesOut": out0.zip(out1).map(|(a, b)| b.saturating_sub(a)),
         "framesReadByOthers": frames.load(Relaxed),
     });
     // Let the server settle before the next half.
