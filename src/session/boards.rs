@@ -124,3 +124,31 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(id: &str, score: f64, rank: usize) -> Entry {
+        Entry {
+            player_id: id.into(),
+            name: id.to_uppercase(),
+            score,
+            rank,
+        }
+    }
+
+    #[test]
+    fn a_diff_carries_what_moved_and_who_left() {
+        let mut b = BoardSent::default();
+        b.remember(&[e("a", 2.0, 1), e("b", 1.0, 2), e("c", 0.0, 3)]);
+        // b leaves: c moves up; a stays.
+        let (changed, removed) = b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2)]);
+        assert_eq!(changed, vec![e("c", 0.0, 2)]);
+        assert_eq!(removed, vec!["b".to_string()]);
+        // Nothing moved: an empty diff; a newcomer is a change.
+        assert_eq!(b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2)]), (vec![], vec![]));
+        let (changed, removed) = b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2), e("d", 0.0, 2)]);
+        assert_eq!((changed, removed), (vec![e("d", 0.0, 2)], vec![]));
+    }
+}

@@ -297,8 +297,10 @@ impl Session {
             .map(|(e, _)| e.seq)
             .last()
             .unwrap_or(self.seq);
-        // Derived broadcasts that were refused go out again later.
+        // Derived broadcasts that were refused go out again later, and so
+        // do the rank updates of a refused `RanksSettled`.
         self.leaderboard_dirty = true;
+        self.ranks_dirty = true;
         self.presence_dirty = true;
         for p in failed {
             for w in p.waiters {
