@@ -82,6 +82,15 @@ done
 for n in $SIZES; do
   run "" "" sessions --sessions 10 --players $((n / 10)) --questions 5 --interval-ms 1000
 done
+# Hostile rooms (issue 10): each runs the same night without and then with
+# the hostile part and reports the ratios. Stalled readers get a small outbox
+# and send buffer so the slow-consumer close and the abort happen in seconds;
+# 100 displays need --max-displays past its default of 20.
+for kind in leave overrides; do
+  run "" "" hostile "$kind" --players "$LARGEST" --probes 200 --questions 5 --interval-ms 1000
+done
+run "small outbox" "--outbox-bytes 65536 --tcp-send-buffer 16384" hostile stalled --players "$LARGEST" --probes 200 --questions 5 --interval-ms 1000
+run "--max-displays 100" "--max-displays 100" hostile displays --players "$LARGEST" --probes 200 --questions 5 --interval-ms 1000 --count 100
 # One server process holds at most ~19,000 sockets here (20,000 fd hard
 # limit); the load side splits over processes the same way it would for 50k.
 run "2 load processes" "" idle --players "$IDLE" --hold-secs 10 --procs 2

@@ -35,6 +35,47 @@ pub struct Config {
     /// Recent events kept per session for resuming clients.
     #[arg(long, env = "QUIZCAST_RING_EVENTS", default_value_t = 16_384)]
     pub ring_events: usize,
+    /// Bytes of event frames a session's replay ring may hold: a quarter
+    /// for the public lane, a quarter for the staff lane, half for all
+    /// per-player lanes together. A frame over an eighth of its lane's share
+    /// is not kept (resuming across it resyncs).
+    #[arg(long, env = "QUIZCAST_RING_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub ring_bytes: usize,
+    /// Sessions with at most this many players send `leaderboard:full` (every
+    /// player) to the MC and displays with each leaderboard tick, as in the
+    /// contract; larger ones send the MC `leaderboard:changed` (changed
+    /// entries only) instead, at most once per `--leaderboard-diff-ms`.
+    #[arg(long, env = "QUIZCAST_FULL_LEADERBOARD_PLAYERS", default_value_t = 200)]
+    pub full_leaderboard_players: usize,
+    /// Least time between two `leaderboard:changed` in a large session, in ms.
+    #[arg(long, env = "QUIZCAST_LEADERBOARD_DIFF_MS", default_value_t = 1_000)]
+    pub leaderboard_diff_ms: u64,
+    /// Displays get the answered count coalesced to one
+    /// `player:answer-submitted` per this many ms (never one per answer).
+    #[arg(long, env = "QUIZCAST_DISPLAY_COUNT_MS", default_value_t = 500)]
+    pub display_count_ms: u64,
+    /// Displays joined at once per session (past it: `SESSION_FULL`, 4009).
+    #[arg(long, env = "QUIZCAST_MAX_DISPLAYS", default_value_t = 20)]
+    pub max_displays: usize,
+    /// Of those, displays that may join with the session code alone (no
+    /// display token: contract v1 clients, display links made before display
+    /// tokens). Past it, or at 0: `UNAUTHORIZED`, 4001.
+    #[arg(long, env = "QUIZCAST_TOKENLESS_DISPLAYS", default_value_t = 2)]
+    pub tokenless_displays: usize,
+    /// When a full session gets a new player, the player offline longest who
+    /// never answered, and offline at least this many seconds, leaves to
+    /// make room (0: never; full means full).
+    #[arg(long, env = "QUIZCAST_SEAT_RECLAIM_SECS", default_value_t = 60)]
+    pub seat_reclaim_secs: u64,
+    /// Messages a session actor's mailbox holds; past it, socket messages
+    /// get `RATE_LIMITED` and HTTP requests wait for room.
+    #[arg(long, env = "QUIZCAST_SESSION_MAILBOX", default_value_t = 16_384)]
+    pub session_mailbox: usize,
+    /// Every this many seconds, if the number of open sockets fell since the
+    /// last look, return freed heap memory to the OS (glibc `malloc_trim`);
+    /// 0: never.
+    #[arg(long, env = "QUIZCAST_MALLOC_TRIM_SECS", default_value_t = 30)]
+    pub malloc_trim_secs: u64,
     /// Client messages per second allowed per connection (token bucket rate).
     #[arg(long, env = "QUIZCAST_MSG_RATE", default_value_t = 20.0)]
     pub msg_rate: f64,
@@ -224,6 +265,15 @@ mod tests {
         // Pictures (docs/quiz-format.md): 5 MiB each, swept hourly after a day.
         assert_eq!(c.max_image_bytes, 5 * 1024 * 1024);
         assert_eq!((c.image_gc_secs, c.image_gc_grace_secs), (3600, 86_400));
+        // Bounded by bytes, displays, seats (docs/operations.md, Limits).
+        assert_eq!(c.ring_bytes, 8 * 1024 * 1024);
+        assert_eq!(c.full_leaderboard_players, 200);
+        assert_eq!(c.leaderboard_diff_ms, 1_000);
+        assert_eq!(c.display_count_ms, 500);
+        assert_eq!((c.max_displays, c.tokenless_displays), (20, 2));
+        assert_eq!(c.seat_reclaim_secs, 60);
+        assert_eq!(c.session_mailbox, 16_384);
+        assert_eq!(c.malloc_trim_secs, 30);
     }
 
     #[test]

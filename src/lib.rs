@@ -12,6 +12,7 @@
 //! - [`store`]: the database schema (migrations) and the signing secret.
 //! - [`library`]: saved quizzes, uploaded pictures, quiz packages.
 //! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
+//! - [`trim`]: gives freed heap back to the OS after connection floods.
 //! - [`auth`], [`config`], [`metrics`], [`error`].
 //!
 //! Data flows one way: socket or HTTP handler -> session actor ->
@@ -35,6 +36,7 @@ pub mod registry;
 pub mod session;
 pub mod socket;
 pub mod store;
+pub mod trim;
 
 use actix::{Actor, Addr, Arbiter};
 use actix_web::{dev::ServerHandle, web, App, HttpServer};
@@ -91,6 +93,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     )?);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
+    trim::spawn(&metrics, cfg.malloc_trim_secs);
     let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) = if cfg.journal {
         let opts = journal::sqlite::LoadOptions {
             retention_ms: cfg.ended_retention_secs * 1000,

@@ -32,6 +32,16 @@ pub struct Metrics {
     /// Appends the log refused (each answered `UNAVAILABLE`).
     pub log_failures: AtomicU64,
     pub polls: AtomicU64,
+    /// Bytes held by every session's replay ring, and the most one
+    /// session's ring ever held.
+    pub ring_bytes: AtomicI64,
+    pub ring_bytes_max: AtomicI64,
+    /// Socket messages refused because their session's mailbox was full.
+    pub mailbox_full: AtomicU64,
+    /// Seats of offline players who never answered, given to new players.
+    pub seats_reclaimed: AtomicU64,
+    /// Times freed heap memory was returned to the OS (`malloc_trim`).
+    pub malloc_trims: AtomicU64,
 }
 
 /// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
@@ -123,6 +133,11 @@ impl Default for Metrics {
             journal_commits: AtomicU64::new(0),
             log_failures: AtomicU64::new(0),
             polls: AtomicU64::new(0),
+            ring_bytes: AtomicI64::new(0),
+            ring_bytes_max: AtomicI64::new(0),
+            mailbox_full: AtomicU64::new(0),
+            seats_reclaimed: AtomicU64::new(0),
+            malloc_trims: AtomicU64::new(0),
         }
     }
 }
@@ -186,6 +201,11 @@ impl Metrics {
                 "failures": self.log_failures.load(Relaxed),
             },
             "polls": self.polls.load(Relaxed),
+            "ringBytes": self.ring_bytes.load(Relaxed),
+            "ringBytesMax": self.ring_bytes_max.load(Relaxed),
+            "mailboxFull": self.mailbox_full.load(Relaxed),
+            "seatsReclaimed": self.seats_reclaimed.load(Relaxed),
+            "mallocTrims": self.malloc_trims.load(Relaxed),
             "uptimeSecs": self.uptime_secs(),
         })
     }
@@ -221,6 +241,12 @@ impl Metrics {
             "Live sessions.",
             "gauge",
             &[("", self.sessions.load(Relaxed))],
+        );
+        gauge(
+            "quizcast_ring_bytes",
+            "Bytes of event frames held for replay, all sessions.",
+            "gauge",
+            &[("", self.ring_bytes.load(Relaxed))],
         );
         let c = |a: &AtomicU64| a.load(Relaxed) as i64;
         gauge(

@@ -45,6 +45,8 @@ pub struct Create {
 pub struct Created {
     pub code: String,
     pub mc_token: String,
+    /// For the display link (docs/protocol.md, Displays).
+    pub display_token: String,
     pub addr: Addr<Session>,
 }
 
@@ -125,10 +127,12 @@ impl Registry {
         });
         self.sessions.insert(code.clone(), addr.clone());
         let mc_token = self.env.auth.issue(&code, &nonce, Role::Mc, None);
+        let display_token = self.env.auth.issue(&code, &nonce, Role::Display, None);
         log::info!("session {code} created");
         Created {
             code,
             mc_token,
+            display_token,
             addr,
         }
     }

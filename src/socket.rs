@@ -275,11 +275,24 @@ impl Socket {
                 }
             },
             other => match &self.state {
-                State::Joined { session, .. } => session.do_send(FromClient {
-                    conn: self.id,
-                    id,
-                    msg: other,
-                }),
+                State::Joined { session, .. } => {
+                    // The session's mailbox is bounded: a full one refuses
+                    // rather than queueing without limit (the client retries).
+                    let msg = FromClient {
+                        conn: self.id,
+                        id: id.clone(),
+                        msg: other,
+                    };
+                    if let Err(SendError::Full(_)) = session.try_send(msg) {
+                        self.app.metrics.mailbox_full.fetch_add(1, Relaxed);
+                        self.send_error(
+                            ctx,
+                            id.as_ref(),
+                            ErrorCode::RateLimited,
+                            "the session is busy; retry in a moment",
+                        );
+                    }
+                }
                 _ => self.send_error(ctx, id.as_ref(), ErrorCode::NotJoined, "send join first"),
             },
         }

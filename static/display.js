@@ -7,6 +7,9 @@ import { QuizClient, api, h, text, secondsLeft } from "/static/client.js";
 
 const $ = (id) => document.getElementById(id);
 const code = (location.pathname.match(/^\/display\/([A-Za-z0-9]{5})/) || [])[1]?.toUpperCase();
+// The MC's display link carries a display token in the fragment (never sent
+// in a URL); without one the server admits only a couple of displays.
+const token = new URLSearchParams(location.hash.slice(1)).get("token") || undefined;
 let m = null;
 let client = null;
 /** Who joined, oldest first: the snapshot's roster (the newest 200), then
@@ -164,7 +167,7 @@ function tick() {
  * keeps the session readable, else from what this screen kept. */
 async function showFinal() {
   let snap = null;
-  try { snap = await api("GET", `/api/sessions/${code}/state`); } catch (_) {}
+  try { snap = await api("GET", `/api/sessions/${code}/state`, { token }); } catch (_) {}
   let kept = null;
   try { kept = JSON.parse(localStorage.getItem("quizcast:display-final:" + code)); } catch (_) {}
   if (snap) onSnapshot({ ...snap, phase: "ended" });
@@ -177,7 +180,7 @@ if (!code) {
   text($("code"), code);
   text($("join-url"), `${location.host}/join/${code}`);
   $("qr").src = `/api/sessions/${code}/qr.svg`;
-  client = new QuizClient({ base: location.origin, code, role: "display", onEvent, onSnapshot, onState: (s, d) => {
+  client = new QuizClient({ base: location.origin, code, role: "display", token, onEvent, onSnapshot, onState: (s, d) => {
     $("dot").className = "dot " + s; text($("conn"), s + (d ? `: ${d}` : ""));
     if (s === "closed" && d && /ended/.test(d) && (!m || m.phase !== "ended")) showFinal();
   } });

@@ -49,6 +49,7 @@ function begin(s) {
   const joinUrl = `${location.origin}/join/${s.code}`;
   $("join-url").href = joinUrl; text($("join-url"), joinUrl);
   $("display-link").href = `/display/${s.code}`;
+  showDisplayLink(s);
   $("qr").src = `/api/sessions/${s.code}/qr.svg`;
   // The token travels in the fragment: never sent to the server in a URL.
   $("share-link").value = `${location.origin}/mc#code=${encodeURIComponent(s.code)}&token=${encodeURIComponent(s.token)}`;
@@ -57,6 +58,18 @@ function begin(s) {
   window.quizClient = client;
   client.start();
   if (!ticker) ticker = setInterval(tick, 250);
+}
+
+/** The display link with its display token (in the fragment), shown so it
+ * can be opened on the projector's computer. */
+async function showDisplayLink(s) {
+  try {
+    const r = await api("GET", `/api/sessions/${s.code}/display-link`, { token: s.token });
+    const u = new URL(r.displayUrl, location.origin);
+    const link = `${location.origin}${u.pathname}${u.hash}`;
+    $("display-link").href = link;
+    $("display-url").value = link;
+  } catch (_) { /* the tokenless link above still works for a couple of displays */ }
 }
 
 function newSession() {
@@ -155,7 +168,24 @@ function onEvent(e) {
       break;
     case "leaderboard:full":
       m.board = d.entries;
+      m.ranks = new Map(d.entries.map((en) => [en.playerId, en]));
       for (const en of d.entries) { const p = m.players.get(en.playerId); if (p) p.score = en.score; }
+      break;
+    case "leaderboard:changed": // large sessions: only what moved (docs/protocol.md)
+      if (!m.ranks) {
+        // Joined mid-session: the snapshot has only the top 10; fetch the rest once.
+        m.ranks = new Map(m.board.map((en) => [en.playerId, en]));
+        const mine = m;
+        call("GET", "/leaderboard").then((r) => {
+          if (m !== mine) return;
+          m.ranks = new Map(r.entries.map((en) => [en.playerId, en]));
+          m.board = r.entries;
+          render();
+        }, () => {});
+      }
+      for (const id of d.removed) m.ranks.delete(id);
+      for (const en of d.entries) { m.ranks.set(en.playerId, en); const p = m.players.get(en.playerId); if (p) p.score = en.score; }
+      m.board = [...m.ranks.values()].sort((a, b) => a.rank - b.rank);
       break;
     case "leaderboard:updated": if (!m.board.length) m.board = d.top; break;
     case "chat:message": m.chat.push(d); break;

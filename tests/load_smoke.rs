@@ -106,6 +106,63 @@ fn every_scenario_runs_clean_at_small_scale() {
 }
 
 #[test]
+fn every_hostile_scenario_runs_clean_at_small_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Child::spawn(
+        &dir.path().join("q.db"),
+        &[
+            "--upgrade-rate",
+            "0",
+            "--join-rate",
+            "0",
+            "--http-rate",
+            "0",
+            "--max-displays",
+            "30",
+        ],
+    );
+    for (kind, count) in [
+        ("leave", "0"),
+        ("overrides", "60"),
+        ("stalled", "0"),
+        ("displays", "20"),
+    ] {
+        let r = run(
+            &child,
+            &[
+                "hostile",
+                kind,
+                "--players",
+                "200",
+                "--probes",
+                "20",
+                "--questions",
+                "2",
+                "--interval-ms",
+                "300",
+                "--count",
+                count,
+            ],
+        );
+        let (base, host) = (&r["results"]["baseline"], &r["results"]["withHostile"]);
+        assert_eq!(base["joined"], 200, "{kind}: {r}");
+        assert_eq!(host["joined"], 200, "{kind}: {r}");
+        assert_eq!(base["probeLatency"]["count"], 20 * 2 * 2, "{kind}: {r}");
+        assert_eq!(host["probeLatency"]["count"], 20 * 2 * 2, "{kind}: {r}");
+        assert!(host["serverCpuSecs"].is_number(), "{kind}: {r}");
+        assert!(host["serverRssPeakKib"].is_number(), "{kind}: {r}");
+        assert!(r["results"]["ratio"]["probeP99"].is_number(), "{kind}: {r}");
+        let expected = match kind {
+            "leave" => 1,   // 1% of the 180 non-probes
+            "stalled" => 9, // 5% of them
+            _ => count.parse().unwrap(),
+        };
+        assert_eq!(host["hostile"], expected, "{kind}: {r}");
+        assert_eq!(host["displaysRefused"], 0, "{kind}: {r}");
+    }
+}
+
+#[test]
 fn the_load_tool_refuses_non_loopback_targets() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"))
         .args(["--url", "http://10.1.2.3:8080", "joins", "--players", "1"])

@@ -411,9 +411,8 @@ impl GameState {
         }
         let m = self.marking.as_ref().ok_or(wrong(Phase::Marking))?;
         let a = m
-            .assignments
-            .iter()
-            .find(|a| a.assignment_id == assignment_id && a.marker_id == player)
+            .find(&assignment_id)
+            .filter(|a| a.marker_id == player)
             .ok_or(GameError::AssignmentNotFound)?;
         if !a.question_ids.contains(&question_id) {
             return Err(GameError::QuestionNotFound(question_id));

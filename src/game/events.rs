@@ -15,6 +15,8 @@ pub enum Audience {
     Staff,
     /// The MC only.
     Mc,
+    /// Displays only (their coalesced copy of a staff event).
+    Display,
     /// One player only.
     Player(PlayerId),
     /// The MC, the display, and one player (e.g. the removed one).
@@ -29,6 +31,7 @@ impl Audience {
             Audience::All => true,
             Audience::Staff => matches!(role, Role::Mc | Role::Display),
             Audience::Mc => role == Role::Mc,
+            Audience::Display => role == Role::Display,
             Audience::Player(p) => role == Role::Player && player == Some(p.as_str()),
             Audience::StaffAndPlayer(p) => {
                 matches!(role, Role::Mc | Role::Display)
@@ -189,6 +192,15 @@ pub enum GameEvent {
     },
     #[serde(rename = "leaderboard:full", rename_all = "camelCase")]
     LeaderboardFull { entries: Vec<Entry> },
+    /// Extension: in a large session, the entries of the full leaderboard
+    /// that changed since the last `leaderboard:full`/`leaderboard:changed`,
+    /// and the players no longer in it (docs/protocol.md).
+    #[serde(rename = "leaderboard:changed", rename_all = "camelCase")]
+    LeaderboardChanged {
+        entries: Vec<Entry>,
+        removed: Vec<PlayerId>,
+        total_players: usize,
+    },
     #[serde(rename = "player:joined")]
     PlayerJoined(PlayerRef),
     #[serde(rename = "player:left")]
@@ -248,14 +260,16 @@ impl GameEvent {
         match self {
             AssignmentCreated { marker, .. } => Audience::Player(marker.clone()),
             ScoreUpdated { player, .. } => Audience::Player(player.clone()),
+            // Per-answer and per-presence events are the MC's working
+            // stream; displays get a coalesced answered count instead.
             MarkUpdated { .. }
             | MarkingCompleted { .. }
             | PlayerBanned { .. }
-            | PlayerUnbanned { .. } => Audience::Mc,
-            LeaderboardFull { .. }
-            | PlayerJoined(_)
+            | PlayerUnbanned { .. }
             | PresenceChanged { .. }
-            | AnswerSubmitted { .. } => Audience::Staff,
+            | AnswerSubmitted { .. }
+            | LeaderboardChanged { .. } => Audience::Mc,
+            LeaderboardFull { .. } | PlayerJoined(_) => Audience::Staff,
             PlayerLeft(p) | PlayerRemoved(p) => Audience::StaffAndPlayer(p.player_id.clone()),
             RoundChanged { .. }
             | QuestionOpened(_)
@@ -313,13 +327,24 @@ mod tests {
 
     #[test]
     fn audiences_keep_staff_events_from_players() {
-        let staff = GameEvent::PresenceChanged {
+        let staff = GameEvent::PlayerJoined(PlayerRef {
+            player_id: "p1".into(),
+            name: "Ada".into(),
+            total_players: 1,
+        })
+        .audience();
+        assert!(!staff.includes(Role::Player, Some("p1")));
+        assert!(staff.includes(Role::Display, None));
+        // The per-answer and presence stream is the MC's alone.
+        let presence = GameEvent::PresenceChanged {
             player_id: "p1".into(),
             online: true,
         }
         .audience();
-        assert!(!staff.includes(Role::Player, Some("p1")));
-        assert!(staff.includes(Role::Display, None));
+        assert!(!presence.includes(Role::Display, None));
+        assert!(presence.includes(Role::Mc, None));
+        assert!(Audience::Display.includes(Role::Display, None));
+        assert!(!Audience::Display.includes(Role::Mc, None));
         let one = Audience::Player("p1".into());
         assert!(one.includes(Role::Player, Some("p1")));
         assert!(!one.includes(Role::Player, Some("p2")));

@@ -72,7 +72,7 @@ impl GameState {
                 self.awards.clear();
                 self.answers.clear();
                 if let Some(m) = self.marking.as_mut() {
-                    m.assignments.clear();
+                    m.clear();
                 }
                 self.standings.invalidate();
                 vec![GameEvent::AllCleared {}]
@@ -184,8 +184,12 @@ impl GameState {
                     .entry(player_id.clone())
                     .or_default()
                     .insert(question_id.clone(), award.clone());
-                self.rescore_with(&[(player_id.clone(), question_id.clone(), award)])
+                // Only this player is told now; ranks it moved are told by
+                // the next `RanksSettled`, so 300 overrides in a 10,000
+                // player room cost 300 events plus one tell per tick.
+                self.rescore_one(player_id, Some((question_id.clone(), award)))
             }
+            Fact::RanksSettled {} => self.rescore(),
             Fact::AnswerRecorded {
                 player_id,
                 question_id,
@@ -274,13 +278,13 @@ impl GameState {
         self.told.remove(id);
         self.awards.remove(id);
         self.standings.invalidate();
-        let mut events = vec![event(PlayerRef {
+        // Scores do not change; the ranks that moved are told by the next
+        // `RanksSettled`, so a departure costs one event, not one per player.
+        vec![event(PlayerRef {
             player_id: p.id,
             name: p.name,
             total_players: self.players.len(),
-        })];
-        events.extend(self.rescore());
-        events
+        })]
     }
 
     fn round_changed(&self, r: usize) -> Option<GameEvent> {
@@ -392,11 +396,7 @@ impl GameState {
                 round_id: round_id.to_string(),
             });
         }
-        self.marking = Some(MarkingRound {
-            round_id: round_id.to_string(),
-            assignments: assignments.to_vec(),
-            completed_sent: completed,
-        });
+        self.marking = Some(MarkingRound::new(round_id, assignments.to_vec(), completed));
         self.phase = Phase::Marking;
         self.leaderboard_shown = false;
         events
@@ -424,14 +424,9 @@ impl GameState {
         let Some(m) = self.marking.as_mut() else {
             return vec![];
         };
-        let Some(a) = m
-            .assignments
-            .iter_mut()
-            .find(|a| a.assignment_id == assignment_id)
-        else {
+        let Some((a, all_complete)) = m.give(assignment_id, qid, score) else {
             return vec![];
         };
-        a.marks.insert(qid.to_string(), score);
         let mut events = vec![GameEvent::MarkUpdated {
             assignment_id: a.assignment_id.clone(),
             question_id: qid.to_string(),
@@ -439,7 +434,7 @@ impl GameState {
             markee_id: a.markee_id.clone(),
             score,
         }];
-        if !m.completed_sent && m.assignments.iter().all(Assignment::complete) {
+        if !m.completed_sent && all_complete {
             m.completed_sent = true;
             events.push(GameEvent::MarkingCompleted {
                 round_id: m.round_id.clone(),

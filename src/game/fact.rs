@@ -105,6 +105,10 @@ pub enum Fact {
         question_id: String,
         score: f64,
     },
+    /// Players whose rank moved since they were last told (by departures,
+    /// which tell nobody at once) are told now: one fact per leaderboard
+    /// tick, however many players left in it.
+    RanksSettled {},
     AnswerRecorded {
         player_id: PlayerId,
         question_id: String,

@@ -192,6 +192,17 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
                 // A refusal changes nothing.
                 Err(_) => assert_eq!(live.to_value(), before, "seed {seed}"),
             }
+            // The session's leaderboard tick: ranks moved by departures and
+            // overrides are told, and then everyone knows their own.
+            if rng.gen_bool(0.1) {
+                let settle = vec![Fact::RanksSettled {}];
+                live_events.extend(live.evolve(&settle[0]));
+                log.push(serde_json::to_string(&settle).unwrap());
+                for e in live.leaderboard() {
+                    let told = live.told.get(&e.player_id).copied();
+                    assert_eq!(told, Some((e.score, e.rank)), "seed {seed}");
+                }
+            }
         }
         total_accepted += accepted;
         for kind in [

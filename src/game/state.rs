@@ -146,6 +146,94 @@ pub struct MarkingRound {
     pub round_id: String,
     pub assignments: Vec<Assignment>,
     pub(super) completed_sent: bool,
+    /// Assignment positions by id and by marker, and how many assignments
+    /// still lack a mark, so a mark costs O(1) rather than a scan of every
+    /// assignment. Derived: rebuilt after a snapshot is loaded.
+    #[serde(skip)]
+    index: Option<MarkingIndex>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct MarkingIndex {
+    by_id: HashMap<String, usize>,
+    by_marker: HashMap<PlayerId, usize>,
+    incomplete: usize,
+}
+
+impl MarkingRound {
+    pub(super) fn new(round_id: &str, assignments: Vec<Assignment>, completed_sent: bool) -> Self {
+        let mut m = MarkingRound {
+            round_id: round_id.to_string(),
+            assignments,
+            completed_sent,
+            index: None,
+        };
+        m.reindex();
+        m
+    }
+
+    fn reindex(&mut self) {
+        let valid = self
+            .index
+            .as_ref()
+            .is_some_and(|i| i.by_id.len() == self.assignments.len());
+        if !valid {
+            self.index = Some(MarkingIndex {
+                by_id: (self.assignments.iter().enumerate())
+                    .map(|(i, a)| (a.assignment_id.clone(), i))
+                    .collect(),
+                by_marker: (self.assignments.iter().enumerate())
+                    .map(|(i, a)| (a.marker_id.clone(), i))
+                    .collect(),
+                incomplete: self.assignments.iter().filter(|a| !a.complete()).count(),
+            });
+        }
+    }
+
+    fn valid_index(&self) -> Option<&MarkingIndex> {
+        self.index
+            .as_ref()
+            .filter(|i| i.by_id.len() == self.assignments.len())
+    }
+
+    /// An assignment by id (a scan only before the index is rebuilt).
+    pub(super) fn find(&self, id: &str) -> Option<&Assignment> {
+        match self.valid_index() {
+            Some(i) => i.by_id.get(id).and_then(|&n| self.assignments.get(n)),
+            None => self.assignments.iter().find(|a| a.assignment_id == id),
+        }
+    }
+
+    /// A marker's assignment.
+    pub(super) fn of_marker(&self, marker: &str) -> Option<&Assignment> {
+        match self.valid_index() {
+            Some(i) => i
+                .by_marker
+                .get(marker)
+                .and_then(|&n| self.assignments.get(n)),
+            None => self.assignments.iter().find(|a| a.marker_id == marker),
+        }
+    }
+
+    /// Records a mark; returns the assignment and whether every assignment
+    /// is now complete.
+    pub(super) fn give(&mut self, id: &str, qid: &str, score: f64) -> Option<(&Assignment, bool)> {
+        self.reindex();
+        let index = self.index.as_mut()?;
+        let a = self.assignments.get_mut(*index.by_id.get(id)?)?;
+        let before = a.complete();
+        a.marks.insert(qid.to_string(), score);
+        if !before && a.complete() {
+            index.incomplete = index.incomplete.saturating_sub(1);
+        }
+        Some((a, index.incomplete == 0))
+    }
+
+    /// Drops every assignment (every player was cleared).
+    pub(super) fn clear(&mut self) {
+        self.assignments.clear();
+        self.index = None;
+    }
 }
 
 /// A player the MC removed, kept out until the MC lets them back: their
@@ -336,6 +424,48 @@ impl GameState {
             }
         }
         events
+    }
+
+    /// Recomputes one player's total and tells them if their score or rank
+    /// moved, or an award (`awarded`: question, award) was just decided for
+    /// them; the ranks of others are left to a later [`Self::rescore`].
+    pub(super) fn rescore_one(&mut self, id: &str, awarded: Option<(String, Award)>) -> Events {
+        let total = self
+            .awards
+            .get(id)
+            .map_or(0.0, |m| m.values().map(|a| a.score).sum());
+        let Some(p) = self.players.get_mut(id) else {
+            return vec![];
+        };
+        p.score = total;
+        self.standings.invalidate();
+        let Some(e) = self.entry_of(id) else {
+            return vec![];
+        };
+        let now = (e.score, e.rank);
+        if self.told.get(id) == Some(&now) && awarded.is_none() {
+            return vec![];
+        }
+        self.told.insert(id.to_string(), now);
+        let view = awarded.map(|(q, a)| {
+            (
+                q,
+                AwardView {
+                    score: a.score,
+                    by: a.by.kind().to_string(),
+                },
+            )
+        });
+        let awards: BTreeMap<String, AwardView> = view.iter().cloned().collect();
+        vec![GameEvent::ScoreUpdated {
+            player: e.player_id,
+            score: e.score,
+            rank: e.rank,
+            question_id: view.as_ref().map(|(q, _)| q.clone()),
+            awarded: view.as_ref().map(|(_, a)| a.score),
+            by: view.map(|(_, a)| a.by),
+            awards,
+        }]
     }
 
     fn standings(&mut self) -> &Standings {

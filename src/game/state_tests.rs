@@ -280,7 +280,7 @@ fn answers_count_until_the_deadline_last_one_wins_and_repeats_change_nothing() {
             ..
         }
     ));
-    assert_eq!(ev[0].audience(), Audience::Staff);
+    assert_eq!(ev[0].audience(), Audience::Mc);
     let (out, ev) = answer(&mut g, "a", "q1", json!("Lyon"), T0 + 2000).unwrap();
     assert_eq!(
         out,

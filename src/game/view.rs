@@ -77,10 +77,7 @@ impl GameState {
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
                         "answers": answers, "awards": awards,
                     });
-                    let mine = self
-                        .marking
-                        .as_ref()
-                        .and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
+                    let mine = self.marking.as_ref().and_then(|m| m.of_marker(pid));
                     if let Some(a) = mine {
                         snap["me"]["assignment"] = json!({
                             "assignmentId": a.assignment_id, "roundId": a.round_id,

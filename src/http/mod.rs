@@ -109,6 +109,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/api/sessions/{code}/state", web::get().to(sessions::state))
     .route("/api/sessions/{code}/end", web::post().to(sessions::end))
     .route(
+        "/api/sessions/{code}/display-link",
+        web::get().to(sessions::display_link),
+    )
+    .route(
         "/api/sessions/{code}/players",
         web::post().to(players::join),
     )

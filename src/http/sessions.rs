@@ -73,7 +73,30 @@ async fn create_admitted(
         "code": created.code,
         "mcToken": created.mc_token,
         "joinUrl": format!("{base}/join/{}", created.code),
-        "displayUrl": format!("{base}/display/{}", created.code),
+        "displayUrl": display_url(&base, &created.code, &created.display_token),
+    })))
+}
+
+/// The display link: the token in the fragment, which browsers never send.
+fn display_url(base: &str, code: &str, token: &str) -> String {
+    format!("{base}/display/{code}#token={token}")
+}
+
+/// `GET /api/sessions/{code}/display-link` (MC): a display link with a
+/// fresh display token, for an MC panel opened from the MC link.
+pub async fn display_link(
+    req: HttpRequest,
+    app: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (claims, s) = super::authorized(&req, &app, &path).await?;
+    let token = s
+        .send(crate::session::messages::DisplayLink { claims })
+        .await??;
+    let code = path.to_uppercase();
+    Ok(HttpResponse::Ok().json(json!({
+        "displayUrl": display_url(&base_url(&req), &code, &token),
+        "displayToken": token,
     })))
 }
 

@@ -8,7 +8,7 @@ use super::handlers::PendingJoin;
 use super::Session;
 use crate::error::ApiError;
 use crate::game::events::CloseReason;
-use crate::game::{Command, Fact, GameEvent, Outcome, Phase, PlayerId, Role};
+use crate::game::{Audience, Command, Fact, GameEvent, Outcome, Phase, PlayerId, Role};
 use crate::journal::{Append, AppendFailure, Committed, LoggedEvent, Record};
 use crate::protocol::{close, event_frame, now_ms};
 use actix::prelude::*;
@@ -53,6 +53,12 @@ fn unavailable() -> ApiError {
     ApiError::unavailable()
 }
 
+/// An event with the audience the game gives it.
+pub fn derived(e: GameEvent) -> (GameEvent, Audience) {
+    let a = e.audience();
+    (e, a)
+}
+
 /// Events a slow reader may skip in favour of a newer one of the same kind.
 pub fn coalesce_key(event: &GameEvent) -> Option<&'static str> {
     use GameEvent::*;
@@ -88,13 +94,14 @@ impl Session {
     }
 
     /// Applies `facts` to the live state, numbers and serializes the events
-    /// they produce (plus `extra`, derived events), and appends the record.
+    /// they produce (plus `extra`, derived events with their audience), and
+    /// appends the record.
     /// Nothing to record: the waiter waits for what is already in flight
     /// (the state it was answered from), or is answered now.
     pub(super) fn propose(
         &mut self,
         facts: Vec<Fact>,
-        extra: Vec<GameEvent>,
+        extra: Vec<(GameEvent, Audience)>,
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) {
@@ -108,25 +115,32 @@ impl Session {
         }
         let mut produced = Vec::new();
         for f in &facts {
-            produced.extend(self.live.evolve(f));
+            produced.extend(self.live.evolve(f).into_iter().map(derived));
         }
         produced.extend(extra);
         let now = now_ms();
         let mut events = Vec::with_capacity(produced.len());
-        for e in produced {
-            if matches!(
-                e,
+        for (e, audience) in produced {
+            match &e {
+                GameEvent::AllCleared {} => self.leaderboard_dirty = true,
+                // Ranks moved by a departure or by another player's new
+                // score are told with the next leaderboard tick, once for
+                // any number of them (`Fact::RanksSettled`).
                 GameEvent::ScoreUpdated { .. }
-                    | GameEvent::PlayerRemoved(_)
-                    | GameEvent::PlayerLeft(_)
-                    | GameEvent::AllCleared {}
-            ) {
-                self.leaderboard_dirty = true;
+                | GameEvent::PlayerRemoved(_)
+                | GameEvent::PlayerLeft(_) => {
+                    self.leaderboard_dirty = true;
+                    self.ranks_dirty = true;
+                }
+                GameEvent::AnswerSubmitted { .. } if audience == Audience::Mc => {
+                    self.display_answered = Some(e.clone())
+                }
+                _ => {}
             }
             self.live_seq += 1;
             let logged = LoggedEvent {
                 seq: self.live_seq,
-                audience: e.audience(),
+                audience,
                 frame: event_frame(self.code(), self.live_seq, now, &e),
             };
             events.push((logged, coalesce_key(&e)));
@@ -200,7 +214,13 @@ impl Session {
                         .map(|p| (p.clone(), close::FORBIDDEN, "removed by the MC")),
                 ),
                 Fact::Ended { .. } => ended = true,
+                // Holds a seat while it never connects (seats.rs); a socket
+                // joining by name comes online right after this.
+                Fact::PlayerJoined { player_id, .. } => self.seats.offline(player_id),
                 _ => {}
+            }
+            if let Fact::PlayersCleared { .. } = f {
+                self.seats.clear();
             }
             self.durable.evolve(f);
         }
@@ -215,6 +235,7 @@ impl Session {
         }
         if !gone.is_empty() {
             for (player, code, reason) in gone {
+                self.seats.present(&player);
                 self.ring.forget_player(&player);
                 self.pollers.remove(&player);
                 for id in self.conns.of_player(&player) {
@@ -279,8 +300,10 @@ impl Session {
             .map(|(e, _)| e.seq)
             .last()
             .unwrap_or(self.seq);
-        // Derived broadcasts that were refused go out again later.
+        // Derived broadcasts that were refused go out again later, and so
+        // do the rank updates of a refused `RanksSettled`.
         self.leaderboard_dirty = true;
+        self.ranks_dirty = true;
         self.presence_dirty = true;
         for p in failed {
             for w in p.waiters {

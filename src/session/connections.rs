@@ -15,6 +15,8 @@ pub struct Conn {
     pub role: Role,
     pub player: Option<PlayerId>,
     pub outbox: Arc<Outbox>,
+    /// A display that joined with the session code alone (no display token).
+    pub tokenless: bool,
 }
 
 impl Conn {
@@ -38,6 +40,9 @@ pub struct Connections {
     all: HashMap<ConnId, Conn>,
     staff: HashSet<ConnId>,
     mc: HashSet<ConnId>,
+    displays: HashSet<ConnId>,
+    /// Displays without a display token (a subset of `displays`).
+    tokenless: HashSet<ConnId>,
     by_player: HashMap<PlayerId, Vec<ConnId>>,
 }
 
@@ -65,6 +70,10 @@ impl Connections {
             }
             Role::Display => {
                 self.staff.insert(id);
+                self.displays.insert(id);
+                if conn.tokenless {
+                    self.tokenless.insert(id);
+                }
             }
             Role::Player => {
                 if let Some(p) = &conn.player {
@@ -83,6 +92,8 @@ impl Connections {
         let conn = self.all.remove(&id)?;
         self.mc.remove(&id);
         self.staff.remove(&id);
+        self.displays.remove(&id);
+        self.tokenless.remove(&id);
         let mut last = false;
         if let Some(p) = &conn.player {
             if let Some(list) = self.by_player.get_mut(p) {
@@ -94,6 +105,11 @@ impl Connections {
             }
         }
         Some((conn, last))
+    }
+
+    /// Joined displays, and how many of them came without a token.
+    pub fn displays(&self) -> (usize, usize) {
+        (self.displays.len(), self.tokenless.len())
     }
 
     /// Connections of one player.
@@ -123,6 +139,7 @@ impl Connections {
             }
             Audience::Staff => each(&mut self.staff.iter()),
             Audience::Mc => each(&mut self.mc.iter()),
+            Audience::Display => each(&mut self.displays.iter()),
             Audience::Player(p) => {
                 if let Some(list) = self.by_player.get(p) {
                     each(&mut list.iter())

@@ -1,15 +1,13 @@
 //! Fan-out: committed events to every connection in their audience (the
 //! shared bytes, never re-serialized), into the replay ring and to parked
-//! long-polls; replies to one connection; derived broadcasts (leaderboards).
+//! long-polls; replies to one connection. Derived broadcasts are in `boards`.
 
 use super::connections::ConnId;
 use super::Session;
 use crate::error::ApiError;
-use crate::game::{GameEvent, Phase};
 use crate::journal::LoggedEvent;
 use crate::outbox::Push;
 use crate::protocol::{close, error_frame};
-use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
@@ -34,11 +32,25 @@ impl Session {
         if !self.waiters.is_empty() {
             self.wake_polls(e);
         }
-        self.ring.push(e.seq, e.audience.clone(), e.frame.clone());
+        // The latest leaderboard or count supersedes older ones in the
+        // ring (kept once); the per-answer stream is history, never.
+        let supersedes = key.filter(|k| *k != "player:answer-submitted");
+        self.ring
+            .push(e.seq, e.audience.clone(), e.frame.clone(), supersedes);
+        self.report_ring();
         for id in overflow {
             self.env.metrics.slow_consumer_closes.fetch_add(1, Relaxed);
             self.drop_conn(id, close::POLICY, "too slow to keep up", true);
         }
+    }
+
+    /// Keeps the process-wide ring gauges in step with this ring.
+    pub(super) fn report_ring(&mut self) {
+        let now = self.ring.bytes() as i64;
+        let m = &self.env.metrics;
+        m.ring_bytes.fetch_add(now - self.ring_reported, Relaxed);
+        m.ring_bytes_max.fetch_max(now, Relaxed);
+        self.ring_reported = now;
     }
 
     /// Sends a reply (no seq) to one connection.
@@ -71,24 +83,5 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// Sends the coalesced leaderboards when scores moved.
-    pub(super) fn flush_leaderboard(&mut self, ctx: &mut Context<Self>) {
-        if !self.leaderboard_dirty || self.live.phase == Phase::Ended {
-            return;
-        }
-        self.leaderboard_dirty = false;
-        let top = self.live.top();
-        let total = self.live.total_players();
-        let entries = self.live.leaderboard();
-        let events = vec![
-            GameEvent::LeaderboardUpdated {
-                top,
-                total_players: total,
-            },
-            GameEvent::LeaderboardFull { entries },
-        ];
-        self.propose(Vec::new(), events, None, ctx);
     }
 }

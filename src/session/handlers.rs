@@ -38,6 +38,8 @@ struct Arrival {
     since: Option<u64>,
     reply_id: Option<Value>,
     outbox: Arc<Outbox>,
+    /// A display without a display token.
+    tokenless: bool,
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
@@ -58,6 +60,7 @@ impl Session {
             since,
             reply_id,
             outbox,
+            tokenless,
         } = a;
         self.last_activity = std::time::Instant::now();
         let first = self.conns.insert(
@@ -66,6 +69,7 @@ impl Session {
                 role,
                 player: player.clone(),
                 outbox,
+                tokenless,
             },
         );
         self.env.metrics.joined(role, 1);
@@ -140,6 +144,7 @@ impl Session {
                 since: j.since,
                 reply_id: j.reply_id,
                 outbox: j.outbox,
+                tokenless: false,
             });
             self.flush_presence_changes(ctx);
             joined
@@ -168,8 +173,9 @@ impl Handler<Join> for Session {
                 "the session has ended",
             )));
         }
+        let tokenless = msg.role == Role::Display && msg.claims.is_none();
         let (role, player) = match (msg.role, &msg.claims, msg.name) {
-            (Role::Display, _, _) => (Role::Display, None),
+            (Role::Display, None, _) => (Role::Display, None),
             (Role::Player, None, Some(name)) => {
                 let pid = self.new_player_id();
                 let (tx, rx) = tokio::sync::oneshot::channel();
@@ -186,6 +192,7 @@ impl Handler<Join> for Session {
                     name,
                     device_id: msg.device_id,
                 };
+                self.make_room(ctx);
                 let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
                 return match self.run(Role::Player, None, cmd, waiter, ctx) {
                     Ok(_) => Box::pin(async move {
@@ -208,6 +215,11 @@ impl Handler<Join> for Session {
                 return now(Err(ApiError::new(ErrorCode::Unauthorized, "token missing")))
             }
         };
+        if role == Role::Display {
+            if let Err(e) = self.admit_display(tokenless) {
+                return now(Err(e));
+            }
+        }
         let joined = self.attach(Arrival {
             conn: msg.conn,
             role,
@@ -216,6 +228,7 @@ impl Handler<Join> for Session {
             since: msg.since,
             reply_id: msg.reply_id,
             outbox: msg.outbox,
+            tokenless,
         });
         self.flush_presence_changes(ctx);
         now(Ok(joined))
@@ -396,6 +409,7 @@ impl Handler<CreatePlayer> for Session {
             name: msg.name,
             device_id: msg.device_id,
         };
+        self.make_room(ctx);
         let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
         match self.run(Role::Player, None, cmd, waiter, ctx) {
             Ok(_) => {

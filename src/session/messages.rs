@@ -133,3 +133,10 @@ pub enum PollReply {
     /// Nothing yet: the body arrives on this channel when an event does.
     Wait(tokio::sync::oneshot::Receiver<String>),
 }
+
+/// The MC asks for a display token for the display link.
+#[derive(Message)]
+#[rtype(result = "Result<String, ApiError>")]
+pub struct DisplayLink {
+    pub claims: Claims,
+}

@@ -10,20 +10,23 @@
 //! `live` back to `durable` plus what is still in flight; nothing it
 //! produced was ever sent. Heartbeats for all sockets run on one interval.
 
+pub mod boards;
 pub mod commit;
 pub mod connections;
+pub mod displays;
 pub mod fanout;
 pub mod handlers;
 pub mod messages;
 pub mod presence;
 pub mod ring;
+pub mod seats;
 
 use crate::auth::{Auth, Claims};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::game::events::{ChatFrom, EndReason};
 use crate::game::state::{Settings, View};
-use crate::game::{Command, GameState, Phase, PlayerId, Role};
+use crate::game::{Command, GameEvent, GameState, Phase, PlayerId, Role};
 use crate::journal::{SessionLog, StoredSession};
 use crate::metrics::Metrics;
 use crate::protocol::{close, now_ms, ErrorCode};
@@ -87,6 +90,16 @@ pub struct Session {
     registry: Recipient<Forget>,
     presence_dirty: bool,
     leaderboard_dirty: bool,
+    /// A player left or was removed since the last leaderboard tick.
+    ranks_dirty: bool,
+    /// What the MC was last sent of the full leaderboard.
+    board: boards::BoardSent,
+    /// The latest answered count, for the displays' coalesced copy.
+    display_answered: Option<GameEvent>,
+    /// Ring bytes last added to the process-wide gauge.
+    ring_reported: i64,
+    /// Players whose seats may be reclaimed when the session is full.
+    seats: seats::Seats,
     last_activity: Instant,
     /// The question timer and the opening it closes.
     timer: Option<(u64, SpawnHandle)>,
@@ -99,7 +112,7 @@ pub struct Session {
     /// Records committed since the last snapshot.
     since_snapshot: usize,
     /// Parked long-polls.
-    waiters: Vec<presence::PollWaiter>,
+    waiters: presence::Waiters,
     /// Players present through long polling, with their last poll.
     pollers: HashMap<PlayerId, Instant>,
     /// Presence changes not yet recorded (one entry per player: bounded).
@@ -127,12 +140,17 @@ impl Session {
             live_seq: 0,
             generation: 0,
             pending: VecDeque::new(),
-            ring: Ring::new(env.cfg.ring_events, 0),
+            ring: Ring::new(env.cfg.ring_events, env.cfg.ring_bytes, 0),
             conns: Connections::default(),
             env,
             registry,
             presence_dirty: false,
             leaderboard_dirty: false,
+            ranks_dirty: false,
+            board: boards::BoardSent::default(),
+            display_answered: None,
+            ring_reported: 0,
+            seats: seats::Seats::default(),
             last_activity: Instant::now(),
             timer: None,
             timer_failures: 0,
@@ -140,7 +158,7 @@ impl Session {
             recovered: false,
             ended_ms: None,
             since_snapshot: 0,
-            waiters: Vec::new(),
+            waiters: presence::Waiters::default(),
             pollers: HashMap::new(),
             presence_changes: HashMap::new(),
         }
@@ -163,11 +181,17 @@ impl Session {
             .events
             .first()
             .map_or(stored.seq, |e| e.seq.saturating_sub(1));
-        s.ring = Ring::new(s.env.cfg.ring_events, base);
+        s.ring = Ring::new(s.env.cfg.ring_events, s.env.cfg.ring_bytes, base);
         for e in stored.events {
-            s.ring.push(e.seq, e.audience, e.frame);
+            s.ring.push(e.seq, e.audience, e.frame, None);
         }
+        s.report_ring();
         s.recovered = true;
+        // Nobody is connected yet after a restart: every seat is idle.
+        let ids: Vec<PlayerId> = s.durable.players().map(|p| p.id.clone()).collect();
+        for p in ids {
+            s.seats.offline(&p);
+        }
         s.ended_ms = stored.ended_ms;
         s
     }
@@ -356,7 +380,9 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1 << 16);
+        // Bounded: sockets `try_send` and answer RATE_LIMITED when it is
+        // full, HTTP handlers `send` and wait for room.
+        ctx.set_mailbox_capacity(self.env.cfg.session_mailbox.max(16));
         self.env.metrics.sessions.fetch_add(1, Relaxed);
         ctx.run_interval(self.env.cfg.heartbeat(), |act, ctx| act.heartbeat(ctx));
         if self.recovered {
@@ -372,11 +398,15 @@ impl Actor for Session {
             act.flush_presence(ctx);
         });
         ctx.run_interval(LEADERBOARD_INTERVAL, |act, ctx| act.flush_leaderboard(ctx));
+        let every = Duration::from_millis(self.env.cfg.display_count_ms.max(50));
+        ctx.run_interval(every, |act, ctx| act.flush_display_count(ctx));
         let check = Duration::from_secs(self.env.cfg.session_idle_secs.clamp(1, 60));
         ctx.run_interval(check, |act, ctx| act.expire_if_idle(ctx));
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.env.metrics.sessions.fetch_sub(1, Relaxed);
+        let m = &self.env.metrics;
+        m.ring_bytes.fetch_sub(self.ring_reported, Relaxed);
     }
 }

@@ -6,11 +6,12 @@
 use super::messages::{Poll, PollReply};
 use super::Session;
 use crate::error::ApiError;
-use crate::game::{GameEvent, Phase, PlayerId, Role};
+use crate::game::{Audience, GameEvent, Phase, PlayerId, Role};
 use crate::journal::LoggedEvent;
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,76 @@ pub struct PollWaiter {
     role: Role,
     player: Option<PlayerId>,
     tx: tokio::sync::oneshot::Sender<String>,
+}
+
+/// Parked long-polls, indexed by who they are for, so an event wakes only
+/// its audience's polls: a per-player event touches that player's polls,
+/// never every parked poll.
+#[derive(Default)]
+pub struct Waiters {
+    by_player: HashMap<PlayerId, Vec<PollWaiter>>,
+    mc: Vec<PollWaiter>,
+    displays: Vec<PollWaiter>,
+}
+
+impl Waiters {
+    pub fn is_empty(&self) -> bool {
+        self.by_player.is_empty() && self.mc.is_empty() && self.displays.is_empty()
+    }
+
+    /// Whether a display's long poll is parked.
+    pub fn has_displays(&self) -> bool {
+        !self.displays.is_empty()
+    }
+
+    fn park(&mut self, w: PollWaiter) {
+        match (w.role, &w.player) {
+            (Role::Player, Some(p)) => self.by_player.entry(p.clone()).or_default().push(w),
+            (Role::Mc, _) => self.mc.push(w),
+            _ => self.displays.push(w),
+        }
+    }
+
+    /// Forgets polls whose client went away.
+    fn sweep(&mut self) {
+        self.mc.retain(|w| !w.tx.is_closed());
+        self.displays.retain(|w| !w.tx.is_closed());
+        self.by_player.retain(|_, v| {
+            v.retain(|w| !w.tx.is_closed());
+            !v.is_empty()
+        });
+    }
+
+    fn parked(&self, player: &str) -> bool {
+        self.by_player.contains_key(player)
+    }
+
+    /// Takes every poll `audience` includes.
+    fn take(&mut self, audience: &Audience) -> Vec<PollWaiter> {
+        let mut out = Vec::new();
+        match audience {
+            Audience::All => {
+                out.append(&mut self.mc);
+                out.append(&mut self.displays);
+                for (_, mut v) in self.by_player.drain() {
+                    out.append(&mut v);
+                }
+            }
+            Audience::Staff => {
+                out.append(&mut self.mc);
+                out.append(&mut self.displays);
+            }
+            Audience::Mc => out.append(&mut self.mc),
+            Audience::Display => out.append(&mut self.displays),
+            Audience::Player(p) => out.extend(self.by_player.remove(p).unwrap_or_default()),
+            Audience::StaffAndPlayer(p) => {
+                out.append(&mut self.mc);
+                out.append(&mut self.displays);
+                out.extend(self.by_player.remove(p).unwrap_or_default());
+            }
+        }
+        out
+    }
 }
 
 /// A long-poll body: `{"seq":M,"events":[...]}` from already-serialized frames.
@@ -52,6 +123,11 @@ impl Session {
     /// A player came online or went offline: recorded with the next batch.
     pub(super) fn presence_changed(&mut self, player: PlayerId, online: bool) {
         self.presence_dirty = true;
+        if online {
+            self.seats.present(&player);
+        } else {
+            self.seats.offline(&player);
+        }
         if self.durable.player(&player).is_some() {
             self.presence_changes.insert(player, online);
         }
@@ -69,7 +145,9 @@ impl Session {
         }
         let events = std::mem::take(&mut self.presence_changes)
             .into_iter()
-            .map(|(player_id, online)| GameEvent::PresenceChanged { player_id, online })
+            .map(|(player_id, online)| {
+                super::commit::derived(GameEvent::PresenceChanged { player_id, online })
+            })
             .collect();
         self.propose(Vec::new(), events, None, ctx);
     }
@@ -83,7 +161,7 @@ impl Session {
                 online: self.online_count(),
                 total_players: self.live.total_players(),
             };
-            self.propose(Vec::new(), vec![count], None, ctx);
+            self.propose(Vec::new(), vec![super::commit::derived(count)], None, ctx);
         }
     }
 
@@ -98,17 +176,13 @@ impl Session {
 
     /// Polling players that stopped polling go offline.
     pub(super) fn sweep_pollers(&mut self, _ctx: &mut Context<Self>) {
-        self.waiters.retain(|w| !w.tx.is_closed());
+        self.waiters.sweep();
         let grace = Duration::from_secs(self.env.cfg.poll_presence_secs.max(1));
-        let parked: std::collections::HashSet<&str> = self
-            .waiters
-            .iter()
-            .filter_map(|w| w.player.as_deref())
-            .collect();
+        let waiters = &self.waiters;
         let gone: Vec<PlayerId> = self
             .pollers
             .iter()
-            .filter(|(p, at)| at.elapsed() > grace && !parked.contains(p.as_str()))
+            .filter(|(p, at)| at.elapsed() > grace && !waiters.parked(p))
             .map(|(p, _)| p.clone())
             .collect();
         for p in gone {
@@ -121,15 +195,9 @@ impl Session {
 
     /// Answers every parked long-poll this event is for.
     pub(super) fn wake_polls(&mut self, e: &LoggedEvent) {
-        let waiters = std::mem::take(&mut self.waiters);
-        for w in waiters {
-            if w.tx.is_closed() {
-                continue;
-            }
-            if e.audience.includes(w.role, w.player.as_deref()) {
+        for w in self.waiters.take(&e.audience) {
+            if !w.tx.is_closed() {
                 let _ = w.tx.send(poll_body(e.seq, std::iter::once(&e.frame)));
-            } else {
-                self.waiters.push(w);
             }
         }
     }
@@ -161,7 +229,7 @@ impl Handler<Poll> for Session {
             return Ok(PollReply::Ready(body));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.waiters.push(PollWaiter { role, player, tx });
+        self.waiters.park(PollWaiter { role, player, tx });
         Ok(PollReply::Wait(rx))
     }
 }

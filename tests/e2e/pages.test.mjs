@@ -110,9 +110,16 @@ test("a whole quiz night in the browser", async () => {
   await mc.click("#quiz-example");
   await see(mc, "#quiz-summary", "2 rounds");
 
+  // The projector opens the MC panel's display link: its display token
+  // rides in the fragment (tokenless displays are admitted only a couple).
+  await mc.waitForFunction(() => document.getElementById("display-url").value.includes("#token="));
+  const displayLink = await mc.inputValue("#display-url");
+  assert.equal(await mc.getAttribute("#display-link", "href"), displayLink);
+  assert.ok(displayLink.startsWith(`${base}/display/${code}#token=`), displayLink);
   const display = await page({ width: 1600, height: 900 });
-  await display.goto(`${base}/display/${code}`);
+  await display.goto(displayLink);
   await see(display, "#code", code);
+  assert.ok(await display.evaluate(() => !!window.quizClient.token));
 
   const ada = await page({ phone: true });
   const bob = await page();

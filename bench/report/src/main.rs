@@ -52,6 +52,7 @@ fn markdown(run: &Value) -> String {
             "joins" => (format!("{} joins in {} s ({}/s), last/first tenth median {}", num(&res["joined"]), num(&res["totalSecs"]), num(&res["joinsPerSec"]), num(&res["lastOverFirstMedian"])), lat(&res["joinLatency"])),
             "reconnect" => (format!("all caught up in {} s", num(&res["allCaughtUpSecs"])), lat(&res["catchUpLatency"])),
             "recovery" => (format!("recovered {} records ({} MiB) in {} s", num(&res["records"]), num(&res["dbMiB"]), num(&res["recoverySecs"])), "-".into()),
+            "hostile" => (format!("{}: probe p99 x{}, server CPU x{}, RSS peak x{} against the same night without it", num(&rep["params"]["kind"]).trim_matches('"'), num(&res["ratio"]["probeP99"]), num(&res["ratio"]["serverCpu"]), num(&res["ratio"]["serverRssPeak"])), lat(&res["withHostile"]["probeLatency"])),
             "idle" => (format!("{} held, {} KiB/conn", num(&res["held"]), num(&res["serverRssKiBPerConnection"])), "-".into()),
             _ => ("?".into(), "-".into()),
         };

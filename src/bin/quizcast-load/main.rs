@@ -4,6 +4,7 @@
 //! in order. Loopback targets only; every run is bounded in count and time.
 
 mod client;
+mod hostile;
 mod recovery;
 mod scenarios;
 mod stats;
@@ -133,6 +134,32 @@ enum Scenario {
         #[arg(long)]
         keep_db: Option<std::path::PathBuf>,
     },
+    /// A hostile case (issue 10) run twice, without and with the hostile
+    /// part: `leave` (1% of players leave during a question), `overrides`
+    /// (the MC overrides --count scores), `stalled` (5% stop reading),
+    /// `displays` (--count displays). Reports server CPU, RSS peak and the
+    /// innocent probes' latency for both, and the ratios.
+    Hostile {
+        /// Which hostile part.
+        #[arg(value_enum)]
+        kind: hostile::Kind,
+        /// Players in the session.
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// Players that read and time every question event.
+        #[arg(long, default_value_t = 100)]
+        probes: usize,
+        /// Questions the MC opens and closes.
+        #[arg(long, default_value_t = 4)]
+        questions: usize,
+        /// Time from one question's opening to the next's.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Overrides (`overrides`, default 300) or displays (`displays`,
+        /// default 100).
+        #[arg(long)]
+        count: Option<usize>,
+    },
     /// Hold N joined connections for T seconds; with --server-pid, the
     /// server's RSS per connection.
     Idle {
@@ -220,6 +247,27 @@ fn main() -> std::process::ExitCode {
                 scenarios::answers(&common, players, window_ms).await
             }
             Scenario::Joins { players } => scenarios::joins(&common, players).await,
+            Scenario::Hostile {
+                kind,
+                players,
+                probes,
+                questions,
+                interval_ms,
+                count,
+            } => {
+                let count = count.unwrap_or(match kind {
+                    hostile::Kind::Overrides => 300,
+                    _ => 100,
+                });
+                let night = hostile::Night {
+                    players,
+                    probes,
+                    questions: questions.max(1),
+                    interval_ms,
+                    count,
+                };
+                hostile::hostile(&common, kind, night).await
+            }
             Scenario::Reconnect {
                 players,
                 gap_questions,

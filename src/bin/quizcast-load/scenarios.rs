@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 
-fn bar(c: &Common, n: usize, what: &str) -> ProgressBar {
+pub(crate) fn bar(c: &Common, n: usize, what: &str) -> ProgressBar {
     let b = ProgressBar::new(n as u64);
     if c.json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         b.set_draw_target(ProgressDrawTarget::hidden());
@@ -27,14 +27,14 @@ fn bar(c: &Common, n: usize, what: &str) -> ProgressBar {
 }
 
 /// Times the MC sent each question's open and close, as µs since `base`.
-struct Sent {
+pub(crate) struct Sent {
     base: Instant,
     open: Vec<AtomicU64>,
     close: Vec<AtomicU64>,
 }
 
 impl Sent {
-    fn new(k: usize) -> Arc<Sent> {
+    pub(crate) fn new(k: usize) -> Arc<Sent> {
         Arc::new(Sent {
             base: Instant::now(),
             open: (0..k).map(|_| AtomicU64::new(0)).collect(),
@@ -54,12 +54,12 @@ impl Sent {
 
 /// Follows one reader's stream: seq order, duplicates, question events.
 #[derive(Default)]
-struct Tracker {
+pub(crate) struct Tracker {
     last_seq: u64,
     seen: HashSet<u64>,
     opened: HashMap<usize, u32>,
     closed: HashMap<usize, u32>,
-    problems: Problems,
+    pub(crate) problems: Problems,
 }
 
 impl Tracker {
@@ -118,7 +118,7 @@ impl Tracker {
 }
 
 /// Connects and joins `n` players to `code`, `concurrency` at a time.
-async fn join_players(
+pub(crate) async fn join_players(
     c: &Common,
     t: &Target,
     src: &Arc<Sources>,
@@ -164,7 +164,7 @@ async fn join_players(
 }
 
 /// The MC runs questions `range`: open, wait, close, wait.
-async fn run_questions(
+pub(crate) async fn run_questions(
     t: &Target,
     code: &str,
     mc: &str,
@@ -194,7 +194,7 @@ async fn run_questions(
 }
 
 /// A reader that times question events until it has seen `k` closes.
-async fn probe(
+pub(crate) async fn probe(
     mut ws: Ws,
     k: usize,
     sent: Arc<Sent>,
@@ -236,14 +236,14 @@ async fn probe(
 
 /// What every scenario starts with: its clock and CPU baseline, the target,
 /// the source addresses.
-struct Setup {
-    started: (Instant, Duration),
-    t: Target,
-    src: Arc<Sources>,
+pub(crate) struct Setup {
+    pub(crate) started: (Instant, Duration),
+    pub(crate) t: Target,
+    pub(crate) src: Arc<Sources>,
 }
 
 impl Setup {
-    fn new(c: &Common) -> Setup {
+    pub(crate) fn new(c: &Common) -> Setup {
         Setup {
             started: (Instant::now(), stats::self_cpu()),
             t: c.target.clone(),
@@ -265,7 +265,7 @@ impl Setup {
     }
 }
 
-fn server_cpu(c: &Common) -> Option<Duration> {
+pub(crate) fn server_cpu(c: &Common) -> Option<Duration> {
     c.server_pid.and_then(stats::cpu_time)
 }
 
@@ -938,7 +938,7 @@ pub async fn idle_multi(
     report
 }
 
-fn finish(
+pub(crate) fn finish(
     c: &Common,
     scenario: &'static str,
     params: Value,
@@ -957,7 +957,7 @@ fn finish(
     }
 }
 
-fn fail(
+pub(crate) fn fail(
     c: &Common,
     scenario: &'static str,
     params: Value,

@@ -1,0 +1,154 @@
+//! Derived broadcasts, coalesced on timers: the leaderboards, the ranks
+//! moved by departures, and the displays' answered count.
+//!
+//! A leaderboard tick sends `leaderboard:updated` (top 10) to everyone. The
+//! full list goes to the MC and displays as `leaderboard:full` only while
+//! the session is small (`--full-leaderboard-players`); a larger session
+//! sends the MC `leaderboard:changed` with just the entries that moved, at
+//! most once per `--leaderboard-diff-ms`, so 10,000 players cost the MC's
+//! phone a few changed lines a second rather than the whole list 4 times a
+//! second. Displays show only the top 10, which `leaderboard:updated` has.
+
+use super::Session;
+use crate::game::leaderboard::Entry;
+use crate::game::{Audience, Fact, GameEvent, Phase, PlayerId};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What the MC was last sent of the full leaderboard.
+#[derive(Default)]
+pub struct BoardSent {
+    /// Score and rank of every player in the last full or changed list.
+    told: HashMap<PlayerId, (f64, usize)>,
+    /// A large-session diff is owed (scores moved since the last one).
+    owed: bool,
+    last: Option<Instant>,
+}
+
+impl BoardSent {
+    /// Entries that differ from what was told, and players no longer
+    /// present; remembers `entries` as told.
+    fn diff(&mut self, entries: &[Entry]) -> (Vec<Entry>, Vec<PlayerId>) {
+        let mut changed = Vec::new();
+        let mut next = HashMap::with_capacity(entries.len());
+        for e in entries {
+            let now = (e.score, e.rank);
+            if self.told.remove(&e.player_id) != Some(now) {
+                changed.push(e.clone());
+            }
+            next.insert(e.player_id.clone(), now);
+        }
+        let removed = std::mem::replace(&mut self.told, next)
+            .into_keys()
+            .collect();
+        (changed, removed)
+    }
+
+    fn remember(&mut self, entries: &[Entry]) {
+        self.told = entries
+            .iter()
+            .map(|e| (e.player_id.clone(), (e.score, e.rank)))
+            .collect();
+    }
+}
+
+impl Session {
+    /// The leaderboard tick (every 250 ms): ranks moved by departures, the
+    /// top 10, and the full list or its changes (module docs).
+    pub(super) fn flush_leaderboard(&mut self, ctx: &mut Context<Self>) {
+        if self.live.phase == Phase::Ended {
+            return;
+        }
+        let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
+        let diff_due = self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
+        if !self.leaderboard_dirty && !diff_due {
+            return;
+        }
+        let mut facts = Vec::new();
+        if std::mem::take(&mut self.ranks_dirty) {
+            facts.push(Fact::RanksSettled {});
+        }
+        let mut events = Vec::new();
+        if std::mem::take(&mut self.leaderboard_dirty) {
+            events.push(GameEvent::LeaderboardUpdated {
+                top: self.live.top(),
+                total_players: self.live.total_players(),
+            });
+            self.board.owed = true;
+        }
+        let total = self.live.total_players();
+        if total <= self.env.cfg.full_leaderboard_players {
+            if self.board.owed {
+                let entries = self.live.leaderboard();
+                self.board.remember(&entries);
+                self.board.owed = false;
+                events.push(GameEvent::LeaderboardFull { entries });
+            }
+        } else if self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every) {
+            self.board.owed = false;
+            self.board.last = Some(Instant::now());
+            let (entries, removed) = self.board.diff(&self.live.leaderboard());
+            if !entries.is_empty() || !removed.is_empty() {
+                events.push(GameEvent::LeaderboardChanged {
+                    entries,
+                    removed,
+                    total_players: total,
+                });
+            }
+        }
+        // The ranks fact is evolved first, so its `score:updated` events
+        // come before the boards that include them.
+        let extra = events.into_iter().map(super::commit::derived).collect();
+        self.propose(facts, extra, None, ctx);
+        // The `score:updated` this tick told flagged the board again; it
+        // already shows them (telling moves no rank).
+        self.ranks_dirty = false;
+        self.leaderboard_dirty = false;
+    }
+
+    /// Displays' answered count: the latest `player:answer-submitted`, at
+    /// most once per `--display-count-ms`, never one per answer.
+    pub(super) fn flush_display_count(&mut self, ctx: &mut Context<Self>) {
+        if self.live.phase == Phase::Ended {
+            self.display_answered = None;
+            return;
+        }
+        let Some(e) = self.display_answered.take() else {
+            return;
+        };
+        // Nobody to show it to: skip it (a display that joins later gets the
+        // next count; the count is state, not history).
+        if self.conns.displays().0 > 0 || self.waiters.has_displays() {
+            self.propose(Vec::new(), vec![(e, Audience::Display)], None, ctx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(id: &str, score: f64, rank: usize) -> Entry {
+        Entry {
+            player_id: id.into(),
+            name: id.to_uppercase(),
+            score,
+            rank,
+        }
+    }
+
+    #[test]
+    fn a_diff_carries_what_moved_and_who_left() {
+        let mut b = BoardSent::default();
+        b.remember(&[e("a", 2.0, 1), e("b", 1.0, 2), e("c", 0.0, 3)]);
+        // b leaves: c moves up; a stays.
+        let (changed, removed) = b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2)]);
+        assert_eq!(changed, vec![e("c", 0.0, 2)]);
+        assert_eq!(removed, vec!["b".to_string()]);
+        // Nothing moved: an empty diff; a newcomer is a change.
+        assert_eq!(b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2)]), (vec![], vec![]));
+        let (changed, removed) = b.diff(&[e("a", 2.0, 1), e("c", 0.0, 2), e("d", 0.0, 2)]);
+        assert_eq!((changed, removed), (vec![e("d", 0.0, 2)], vec![]));
+    }
+}
