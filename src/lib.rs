@@ -106,6 +106,16 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         };
         let (l, stored) =
             journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
+        let mut stored = stored;
+        let now = protocol::now_ms();
+        for s in &mut stored {
+            if let Err(e) = journal::close_overdue(&l, s, now) {
+                log::error!(
+                    "session {}: closing an overdue question: {e}",
+                    s.header.code
+                );
+            }
+        }
         (Some(Arc::new(l)), stored)
     } else {
         (None, Vec::new())

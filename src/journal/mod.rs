@@ -154,3 +154,80 @@ pub trait SessionLog: Send + Sync {
     /// Writes what is queued and stops.
     fn close(&self);
 }
+
+/// Serializes one event as sequence number `seq` for `audience`: the bytes
+/// every recipient gets, and the log keeps.
+pub fn logged(
+    code: &str,
+    seq: u64,
+    now_ms: u64,
+    e: &crate::game::GameEvent,
+    audience: Audience,
+) -> LoggedEvent {
+    LoggedEvent {
+        seq,
+        audience,
+        frame: crate::protocol::event_frame(code, seq, now_ms, e),
+    }
+}
+
+/// Before a recovered session serves anyone: a question whose deadline
+/// passed while no one owned the session is closed now, and the close is
+/// in the log before the session is started (blocking: start-up only), so
+/// no client can see the question open after its deadline.
+pub fn close_overdue(
+    log: &dyn SessionLog,
+    s: &mut StoredSession,
+    now_ms: u64,
+) -> Result<(), AppendFailure> {
+    use crate::game::events::CloseReason;
+    use crate::game::Command;
+    let Some((deadline, opening)) = s.state.open_timer() else {
+        return Ok(());
+    };
+    if deadline > now_ms || s.ended_ms.is_some() {
+        return Ok(());
+    }
+    let close = Command::CloseQuestion {
+        reason: CloseReason::Timer,
+        opening: Some(opening),
+    };
+    let Ok(decision) = s.state.decide(close) else {
+        return Ok(());
+    };
+    let mut state = s.state.clone();
+    let mut events = Vec::new();
+    let mut seq = s.seq;
+    for f in &decision.facts {
+        for e in state.evolve(f) {
+            seq += 1;
+            events.push(logged(&s.header.code, seq, now_ms, &e, e.audience()));
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let append = Append {
+        code: s.header.code.clone(),
+        epoch: s.epoch,
+        expected: s.pos,
+        generation: 0,
+        records: vec![Record {
+            pos: s.pos + 1,
+            facts: decision.facts,
+            events: events.clone(),
+        }],
+        notify: Box::new(move |c| {
+            let _ = tx.send(c);
+        }),
+    };
+    log.append(append)
+        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?;
+    let committed = rx
+        .recv()
+        .map_err(|e| AppendFailure::Unavailable(e.to_string()))?;
+    committed.result?;
+    s.state = state;
+    s.pos += 1;
+    s.seq = seq;
+    s.events.extend(events);
+    Ok(())
+}

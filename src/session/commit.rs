@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::game::events::CloseReason;
 use crate::game::{Audience, Command, Fact, GameEvent, Outcome, Phase, PlayerId, Role};
 use crate::journal::{Append, AppendFailure, Committed, LoggedEvent, Record};
-use crate::protocol::{close, event_frame, now_ms};
+use crate::protocol::{close, now_ms};
 use actix::prelude::*;
 use bytestring::ByteString;
 use serde_json::Value;
@@ -138,11 +138,7 @@ impl Session {
                 _ => {}
             }
             self.live_seq += 1;
-            let logged = LoggedEvent {
-                seq: self.live_seq,
-                audience,
-                frame: event_frame(self.code(), self.live_seq, now, &e),
-            };
+            let logged = crate::journal::logged(self.code(), self.live_seq, now, &e, audience);
             events.push((logged, coalesce_key(&e)));
         }
         self.live_pos += 1;

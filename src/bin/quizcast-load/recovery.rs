@@ -11,10 +11,9 @@ use quizcast::game::state::Settings;
 use quizcast::game::{Command, GameState, Phase};
 use quizcast::journal::sqlite::{LoadOptions, SqliteLog};
 use quizcast::journal::{
-    snapshot_due, Append, Committed, LoggedEvent, Record, SessionHeader, SessionLog,
+    logged, snapshot_due, Append, Committed, Record, SessionHeader, SessionLog,
 };
 use quizcast::metrics::Metrics;
-use quizcast::protocol::event_frame;
 use serde_json::json;
 use std::io::BufRead;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -70,11 +69,14 @@ impl Writer<'_> {
         for f in &d.facts {
             for e in self.state.evolve(f) {
                 self.seq += 1;
-                events.push(LoggedEvent {
-                    seq: self.seq,
-                    audience: e.audience(),
-                    frame: event_frame(&self.code, self.seq, 1_700_000_000_000, &e),
-                });
+                let audience = e.audience();
+                events.push(logged(
+                    &self.code,
+                    self.seq,
+                    1_700_000_000_000,
+                    &e,
+                    audience,
+                ));
             }
         }
         self.pos += 1;
