@@ -100,7 +100,15 @@ impl SqliteLog {
         for code in old {
             delete_session(&conn, &code)?;
         }
-        let stored = load(&conn, opts)?;
+        let started = Instant::now();
+        let stored = load(path, &conn, opts)?;
+        if !stored.is_empty() {
+            log::info!(
+                "read {} session(s) back from the log in {} ms",
+                stored.len(),
+                started.elapsed().as_millis()
+            );
+        }
         let ends: Ends = stored
             .iter()
             .map(|s| (s.header.code.clone(), (s.epoch, s.pos)))
@@ -329,7 +337,13 @@ fn check_version(code: &str, pos: u64, what: &str, v: u32) -> Result<(), StoreEr
     Ok(())
 }
 
-fn load(conn: &Connection, opts: &LoadOptions) -> Result<Vec<StoredSession>, StoreError> {
+/// Reads every session back, spread over the cores (each thread on its own
+/// read connection: parsing snapshots and replaying records is CPU work).
+fn load(
+    path: &Path,
+    conn: &Connection,
+    opts: &LoadOptions,
+) -> Result<Vec<StoredSession>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT code, nonce, title, settings, created_ms, ended_ms, seq, pos, epoch
          FROM sessions ORDER BY created_ms",
@@ -352,25 +366,80 @@ fn load(conn: &Connection, opts: &LoadOptions) -> Result<Vec<StoredSession>, Sto
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, rows.len().max(1));
+    // Session i goes to thread i % threads; results come back in order.
+    let results: Vec<Vec<Result<Option<StoredSession>, StoreError>>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<_> = rows.iter().skip(t).step_by(threads).cloned().collect();
+                    scope.spawn(move || -> Vec<Result<Option<StoredSession>, StoreError>> {
+                        let conn = match store::open(path) {
+                            Ok(c) => c,
+                            Err(e) => return vec![Err(e)],
+                        };
+                        mine.into_iter()
+                            .map(|row| load_row(&conn, row, opts))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(StoreError::Io(std::io::Error::other(
+                            "a recovery thread panicked",
+                        )))]
+                    })
+                })
+                .collect()
+        });
+    let _ = conn;
+    let mut per_thread: Vec<_> = results.into_iter().map(|v| v.into_iter()).collect();
     let mut out = Vec::new();
-    for (mut header, settings, ended_ms, seq, pos, epoch) in rows {
-        header.settings = serde_json::from_str(&settings)
-            .map_err(|e| unreadable(&header.code, 0, "session settings", e))?;
-        match load_one(conn, header.clone(), seq, pos, epoch, opts) {
-            Ok(mut s) => {
-                s.ended_ms = ended_ms.map(|x| x as u64);
-                out.push(s);
-            }
-            Err(e @ StoreError::Unreadable { .. }) if opts.quarantine.contains(&header.code) => {
-                log::error!(
-                    "session {} quarantined (left untouched in the log): {e}",
-                    header.code
-                );
-            }
-            Err(e) => return Err(e),
+    for i in 0..rows.len() {
+        match per_thread[i % threads].next() {
+            Some(Ok(Some(s))) => out.push(s),
+            Some(Ok(None)) => {}
+            Some(Err(e)) => return Err(e),
+            None => break,
         }
     }
     Ok(out)
+}
+
+/// One row of `sessions`: (header, settings, ended, seq, pos, epoch).
+type SessionRow = (SessionHeader, String, Option<i64>, u64, u64, u64);
+
+/// Loads one session; `None` when it is quarantined.
+fn load_row(
+    conn: &Connection,
+    (mut header, settings, ended_ms, seq, pos, epoch): SessionRow,
+    opts: &LoadOptions,
+) -> Result<Option<StoredSession>, StoreError> {
+    let loaded = serde_json::from_str(&settings)
+        .map_err(|e| unreadable(&header.code, 0, "session settings", e))
+        .and_then(|settings| {
+            header.settings = settings;
+            load_one(conn, header.clone(), seq, pos, epoch, opts)
+        });
+    match loaded {
+        Ok(mut s) => {
+            s.ended_ms = ended_ms.map(|x| x as u64);
+            Ok(Some(s))
+        }
+        Err(e @ StoreError::Unreadable { .. }) if opts.quarantine.contains(&header.code) => {
+            log::error!(
+                "session {} quarantined (left untouched in the log): {e}",
+                header.code
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn load_one(
