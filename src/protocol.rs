@@ -40,10 +40,20 @@ pub enum ErrorCode {
     /// Extension: the log could not record the change (disk full, I/O
     /// error, overload); nothing changed, try again (HTTP 503).
     Unavailable,
+    /// Extension: team mode is off in this session.
+    TeamsOff,
+    /// Extension: no team with that id.
+    TeamNotFound,
+    /// Extension: the session has its most teams (`maxTeams`).
+    TeamsFull,
+    /// Extension: the team has its most members (`maxTeamSize`).
+    TeamFull,
+    /// Extension: another team has that name.
+    TeamNameTaken,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::BadRequest,
         ErrorCode::BadMessage,
         ErrorCode::Unauthorized,
@@ -66,6 +76,11 @@ impl ErrorCode {
         ErrorCode::InvalidQuiz,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::TeamsOff,
+        ErrorCode::TeamNotFound,
+        ErrorCode::TeamsFull,
+        ErrorCode::TeamFull,
+        ErrorCode::TeamNameTaken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +107,11 @@ impl ErrorCode {
             ErrorCode::InvalidQuiz => "INVALID_QUIZ",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Unavailable => "UNAVAILABLE",
+            ErrorCode::TeamsOff => "TEAMS_OFF",
+            ErrorCode::TeamNotFound => "TEAM_NOT_FOUND",
+            ErrorCode::TeamsFull => "TEAMS_FULL",
+            ErrorCode::TeamFull => "TEAM_FULL",
+            ErrorCode::TeamNameTaken => "TEAM_NAME_TAKEN",
         }
     }
 
@@ -107,13 +127,18 @@ impl ErrorCode {
             ErrorCode::SessionNotFound
             | ErrorCode::QuestionNotFound
             | ErrorCode::AssignmentNotFound
-            | ErrorCode::PlayerNotFound => 404,
+            | ErrorCode::PlayerNotFound
+            | ErrorCode::TeamNotFound => 404,
             ErrorCode::SessionEnded
             | ErrorCode::SessionFull
             | ErrorCode::NameTaken
             | ErrorCode::WrongPhase
             | ErrorCode::QuestionClosed
-            | ErrorCode::ChatDisabled => 409,
+            | ErrorCode::ChatDisabled
+            | ErrorCode::TeamsOff
+            | ErrorCode::TeamsFull
+            | ErrorCode::TeamFull
+            | ErrorCode::TeamNameTaken => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::InvalidScore | ErrorCode::InvalidQuiz => 422,
             ErrorCode::RateLimited => 429,
@@ -219,6 +244,10 @@ pub struct JoinData {
     /// removed stays out on this device.
     #[serde(default)]
     pub device_id: Option<String>,
+    /// Extension: in team mode, the team a new player joins (by id or
+    /// name; a new name creates the team).
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 /// `answer:submit` data.

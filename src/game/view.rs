@@ -80,7 +80,7 @@ impl GameState {
                     let mine = self
                         .marking
                         .as_ref()
-                        .and_then(|m| m.assignments.iter().find(|a| &a.marker_id == pid));
+                        .and_then(|m| m.assignments.iter().find(|a| self.may_mark(a, pid)));
                     if let Some(a) = mine {
                         snap["me"]["assignment"] = json!({
                             "assignmentId": a.assignment_id, "roundId": a.round_id,
@@ -131,6 +131,7 @@ impl GameState {
                 snap["players"] = Value::Array(names);
             }
         }
+        self.team_snapshot(&mut snap, view);
         snap
     }
 }

@@ -86,8 +86,12 @@ impl Session {
             GameEvent::LeaderboardUpdated {
                 top,
                 total_players: total,
+                teams: self.live.team_top(),
             },
-            GameEvent::LeaderboardFull { entries },
+            GameEvent::LeaderboardFull {
+                entries,
+                teams: self.live.team_all(),
+            },
         ];
         self.propose(Vec::new(), events, None, ctx);
     }

@@ -185,6 +185,7 @@ impl Handler<Join> for Session {
                     player_id: pid,
                     name,
                     device_id: msg.device_id,
+                    team: msg.team,
                 };
                 let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
                 return match self.run(Role::Player, None, cmd, waiter, ctx) {
@@ -395,6 +396,7 @@ impl Handler<CreatePlayer> for Session {
             player_id: pid.clone(),
             name: msg.name,
             device_id: msg.device_id,
+            team: msg.team,
         };
         let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
         match self.run(Role::Player, None, cmd, waiter, ctx) {

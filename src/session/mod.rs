@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod messages;
 pub mod presence;
 pub mod ring;
+pub mod teams;
 
 use crate::auth::{Auth, Claims};
 use crate::config::Config;
