@@ -120,6 +120,9 @@ impl Session {
                     | GameEvent::PlayerRemoved(_)
                     | GameEvent::PlayerLeft(_)
                     | GameEvent::AllCleared {}
+                    // Team mode: the team lines of the leaderboard moved.
+                    | GameEvent::TeamScoreUpdated { .. }
+                    | GameEvent::TeamRemoved { to: None, .. }
             ) {
                 self.leaderboard_dirty = true;
             }
