@@ -3,6 +3,7 @@
 // disabled (with the reason) where the phase forbids them; live answers with
 // marking in place; a link to move to another device; results at the end.
 import { QuizClient, api, h, text, secondsLeft } from "/static/client.js";
+import { teamsInit, teamsEvent, refresh as refreshTeams } from "/static/mc-teams.js";
 
 const $ = (id) => document.getElementById(id);
 let session = null; // {code, token}
@@ -57,6 +58,7 @@ function begin(s) {
   window.quizClient = client;
   client.start();
   if (!ticker) ticker = setInterval(tick, 250);
+  teamsInit(call);
 }
 
 function newSession() {
@@ -101,6 +103,7 @@ function onSnapshot(snap) {
   if (!hasQuiz) $("quiz-panel").open = true;
   else if (!hadQuiz) $("quiz-panel").open = false;
   if (m.ended) loadResults();
+  refreshTeams();
   render();
 }
 
@@ -119,6 +122,7 @@ function refreshAnswers() {
 
 function onEvent(e) {
   if (!m) return;
+  teamsEvent(e);
   const d = e.data || {};
   switch (e.type) {
     case "player:joined": m.players.set(d.playerId, { playerId: d.playerId, name: d.name, score: 0, online: false }); m.total = d.totalPlayers; break;

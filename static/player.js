@@ -1,5 +1,6 @@
 // The player page: join, answer, mark, watch the leaderboard.
 import { QuizClient, api, h, text, secondsLeft } from "/static/client.js";
+import { TEAM_ERRORS, offerTeams, teamChoice, teamsFromSnapshot, teamEvent, renderTeam } from "/static/player-teams.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -50,6 +51,7 @@ const JOIN_ERRORS = {
   SESSION_ENDED: "This quiz has already ended.",
   RATE_LIMITED: "Too many attempts. Wait a moment and try again.",
   FORBIDDEN: "The quiz master removed you from this quiz. Ask them to let you back in.",
+  ...TEAM_ERRORS,
 };
 
 function announce(msg) { text($("announce"), msg); }
@@ -118,7 +120,7 @@ async function join(ev) {
   if (!name) return text($("join-error"), "Please enter your name.");
   $("join-btn").disabled = true;
   try {
-    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name, deviceId: deviceId() } });
+    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name, deviceId: deviceId(), team: teamChoice() } });
     store.set(c, { token: r.token, playerId: r.playerId, name });
     start(c, r.token);
   } catch (e) {
@@ -150,6 +152,7 @@ function onSnapshot(snap) {
     verdict: model?.verdict || null, markNote: model?.markNote || null, newRound: false,
     peerRounds: model?.peerRounds || {},
   };
+  teamsFromSnapshot(model, snap);
   if (snap.question?.revealed) {
     model.reveal = { correctAnswer: snap.question.correctAnswer, explanation: snap.question.explanation };
     if (model.verdict?.qid !== snap.question.questionId) judge(snap.question.questionId, true);
@@ -162,6 +165,9 @@ function onSnapshot(snap) {
 function onEvent(e) {
   if (!model) return;
   const d = e.data || {};
+  const teamDelta = teamEvent(model, e, announce);
+  // A shared sheet has no points of its own: the team's score decides.
+  if (teamDelta != null && model.teamMode === "sheet") scored(teamDelta);
   switch (e.type) {
     case "game:round-changed":
       model.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount };
@@ -335,10 +341,11 @@ function render(force) {
   text($("me-line"), model.me?.name ? `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}` : "");
   renderBoard();
   renderChat();
+  renderTeam(model);
   const q = model.question;
   const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id, model.showBoard,
     model.showBoard ? JSON.stringify(model.leaderboard) : "",
-    model.verdict?.text, model.markNote?.text, force ? Math.random() : ""].join("|");
+    model.verdict?.text, model.markNote?.text, model.sheetRev, force ? Math.random() : ""].join("|");
   if (key !== stageKey) { stageKey = key; renderStage(); } else updateStatus();
 }
 
@@ -567,3 +574,5 @@ if (saved?.token) {
 } else if (initial) {
   $("name").focus();
 }
+if (!saved?.token) offerTeams(initial);
+$("code").addEventListener("input", () => offerTeams($("code").value.trim().toUpperCase()));
