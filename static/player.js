@@ -338,7 +338,11 @@ function render(force) {
   if (!model) return;
   text($("title"), model.title || "quizcast");
   document.title = (model.title || "quizcast") + ": play";
-  text($("me-line"), model.me?.name ? `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}` : "");
+  // A shared sheet scores the team only: its line stands for the player's.
+  const sheet = model.teamMode === "sheet" && model.team;
+  text($("me-line"), !model.me?.name ? "" : sheet ? `${model.me.name} · ${model.team.name} · ${points(model.team.score)} · #${model.team.rank ?? "-"}`
+    : `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}`);
+  $("board").closest("section").classList.toggle("hidden", !!sheet);
   renderBoard();
   renderChat();
   renderTeam(model);
@@ -391,7 +395,9 @@ function renderStage() {
   if (model.phase === "ended") {
     $("dot").className = "dot ended";
     text($("conn"), "quiz over");
-    nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
+    nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, model.teamMode === "sheet" && model.team
+      ? `Your team ${model.team.name} finished #${model.team.rank ?? "-"}. Thanks for playing!`
+      : `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
   } else if (model.phase === "marking") {
     nodes.push(...markingView());
   } else if (model.showBoard) {
