@@ -237,17 +237,7 @@ impl GameState {
         self.in_phase(&[Phase::Lobby, Phase::Closed])?;
         quiz::validate(&quiz).map_err(|e| GameError::InvalidQuiz(e.to_string()))?;
         if let Some(s) = &quiz.settings {
-            use super::teams::{CEILING_TEAMS, CEILING_TEAM_SIZE};
-            if !(1..=CEILING_TEAMS).contains(&s.max_teams) {
-                return Err(GameError::InvalidQuiz(format!(
-                    "settings.maxTeams: must be 1 to {CEILING_TEAMS}"
-                )));
-            }
-            if !(1..=CEILING_TEAM_SIZE).contains(&s.max_team_size) {
-                return Err(GameError::InvalidQuiz(format!(
-                    "settings.maxTeamSize: must be 1 to {CEILING_TEAM_SIZE}"
-                )));
-            }
+            super::team_decide::check_team_limits(s)?;
         }
         let settings = match &quiz.settings {
             Some(s) => {

@@ -14,6 +14,21 @@ use super::{names, GameError, PlayerId};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// A quiz's team limits must be within the ceilings (so team events stay small).
+pub(super) fn check_team_limits(s: &super::state::Settings) -> Result<(), GameError> {
+    if !(1..=CEILING_TEAMS).contains(&s.max_teams) {
+        return Err(GameError::InvalidQuiz(format!(
+            "settings.maxTeams: must be 1 to {CEILING_TEAMS}"
+        )));
+    }
+    if !(1..=CEILING_TEAM_SIZE).contains(&s.max_team_size) {
+        return Err(GameError::InvalidQuiz(format!(
+            "settings.maxTeamSize: must be 1 to {CEILING_TEAM_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
 fn is_mc(a: Option<&Award>) -> bool {
     matches!(
         a,

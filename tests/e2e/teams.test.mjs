@@ -152,6 +152,26 @@ test("three phones in two teams play on shared sheets to the team podium and a C
   await axe(mc, "MC panel with teams");
   await axe(ada, "phone in the lobby with a team");
 
+  // The MC makes a team, moves Cy there, merges it back into Foxes, and
+  // removes a spare team, all from the panel.
+  await mc.fill("#team-new", "Bats");
+  await mc.click("#team-create-form button");
+  await see(mc, "#teams-rows", "Bats");
+  const cyId = await cy.evaluate(() => window.quizClient.playerId);
+  await mc.selectOption("#move-player", cyId);
+  await mc.selectOption("#move-team", "t3");
+  await mc.click("#team-move-form button");
+  await see(cy, "#team-line", "Team Bats");
+  await mc.selectOption('#teams-rows tr[data-team="t3"] select', "t2");
+  await mc.click('#teams-rows tr[data-team="t3"] button:text("Merge")');
+  await see(cy, "#team-line", "Team Foxes");
+  await mc.fill("#team-new", "Spare");
+  await mc.click("#team-create-form button");
+  await see(mc, "#teams-rows", "Spare");
+  await mc.click('#teams-rows tr[data-team="t4"] button:text("Remove")');
+  await mc.waitForFunction(() => !document.querySelector("#teams-rows").textContent.includes("Spare"));
+  assert.ok(!(await mc.textContent("#teams-rows")).includes("Bats"));
+
   // Question 1: one sheet per team; each member sees the other's answer live.
   await call("POST", `${S}/question`, mcToken, { questionId: "q1" });
   await see(ada, "#prompt", "Largest planet?");
