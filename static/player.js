@@ -148,6 +148,8 @@ function onSnapshot(snap) {
     me: { awards: {}, ...(snap.me || { answers: {} }) }, leaderboard: snap.leaderboard || [], total: snap.totalPlayers, online: snap.online,
     showBoard: !!snap.leaderboardShown,
     settings: snap.settings || {}, assignment: snap.me?.assignment || null, reveal: null, chat: model?.chat || [],
+    // A team may mark several players' answers (team mode): every assignment.
+    assignments: snap.me?.assignments || (snap.me?.assignment ? [snap.me.assignment] : []),
     saving: {}, errors: {}, drafts: model?.drafts || {}, autoSent: model?.autoSent || {},
     verdict: model?.verdict || null, markNote: model?.markNote || null, newRound: false,
     peerRounds: model?.peerRounds || {},
@@ -194,9 +196,11 @@ function onEvent(e) {
       model.phase = "marking"; model.showBoard = false;
       model.peerRounds[d.roundId] = { before: model.me.score ?? 0 };
       break;
-    case "marking:assignment-created": model.assignment = { ...d, marks: {} }; announce("You have answers to mark."); break;
+    case "marking:assignment-created":
+      if (!model.assignments.some((a) => a.assignmentId === d.assignmentId)) model.assignments.push({ ...d, marks: {} });
+      model.assignment = model.assignments[0]; announce("You have answers to mark."); break;
     case "game:marking-ended": {
-      model.phase = "closed"; model.assignment = null;
+      model.phase = "closed"; model.assignment = null; model.assignments = [];
       const pr = model.peerRounds[d.roundId];
       if (pr) { pr.ended = true; model.markNote = { text: "Marked by your peers: waiting for the scores…", cls: "muted" }; setTimeout(() => settlePeer(d.roundId), 1500); }
       break;
@@ -347,7 +351,7 @@ function render(force) {
   renderChat();
   renderTeam(model);
   const q = model.question;
-  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id, model.showBoard,
+  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignments.map((a) => a.assignmentId).join(), model.round?.id, model.showBoard,
     model.showBoard ? JSON.stringify(model.leaderboard) : "",
     model.verdict?.text, model.markNote?.text, model.sheetRev, force ? Math.random() : ""].join("|");
   if (key !== stageKey) { stageKey = key; renderStage(); } else updateStatus();
@@ -530,33 +534,39 @@ function tick() {
 }
 
 function markingView() {
-  const a = model.assignment;
-  if (!a) return [h("h2", {}, "Marking time"), h("p", { class: "muted" }, "The quiz master is marking this round.")];
-  const done = Object.keys(a.marks || {}).length;
-  const nodes = [h("h2", {}, "Mark another player's answers"),
-    h("p", { id: "marking-progress" }, `${done} of ${a.items.length} marked`)];
-  for (const item of a.items) {
-    const id = "mark-" + item.questionId;
-    const options = [];
-    for (let s = 0; s <= item.points; s += 0.5) options.push(h("option", { value: String(s), selected: a.marks?.[item.questionId] === s }, String(s)));
-    const select = h("select", { id, onchange: (ev) => sendMark(item, Number(ev.target.value)) },
-      h("option", { value: "", selected: a.marks?.[item.questionId] == null }, "choose…"), options);
-    nodes.push(h("div", { class: "panel mark-item" },
-      h("p", { class: "muted" }, item.prompt),
-      h("p", {}, "Their answer: ", h("strong", { class: "their-answer" }, item.answer == null ? "(none)" : String(item.answer))),
-      item.correctAnswer != null ? h("p", { class: "muted" }, "Expected: ", String(item.correctAnswer)) : null,
-      h("label", { for: id }, `Points (0 to ${item.points})`), select));
-  }
+  const all = model.assignments;
+  if (!all.length) return [h("h2", {}, "Marking time"), h("p", { class: "muted" }, "The quiz master is marking this round.")];
+  const nodes = [h("h2", {}, model.teamMode && model.teamMode !== "off" ? "Mark another team's answers" : "Mark another player's answers"),
+    h("p", { id: "marking-progress" }, progressText())];
+  all.forEach((a, n) => {
+    for (const item of a.items) {
+      // The first assignment keeps the plain ids; a team's further ones are numbered.
+      const id = "mark-" + item.questionId + (n ? `-${n + 1}` : "");
+      const options = [];
+      for (let s = 0; s <= item.points; s += 0.5) options.push(h("option", { value: String(s), selected: a.marks?.[item.questionId] === s }, String(s)));
+      const select = h("select", { id, onchange: (ev) => sendMark(a, item, Number(ev.target.value)) },
+        h("option", { value: "", selected: a.marks?.[item.questionId] == null }, "choose…"), options);
+      nodes.push(h("div", { class: "panel mark-item" },
+        h("p", { class: "muted" }, item.prompt),
+        h("p", {}, "Their answer: ", h("strong", { class: "their-answer" }, item.answer == null ? "(none)" : String(item.answer))),
+        item.correctAnswer != null ? h("p", { class: "muted" }, "Expected: ", String(item.correctAnswer)) : null,
+        h("label", { for: id }, `Points (0 to ${item.points})`), select));
+    }
+  });
   return nodes;
 }
 
-function sendMark(item, score) {
-  const a = model.assignment;
+function progressText() {
+  const done = model.assignments.reduce((n, a) => n + Object.keys(a.marks || {}).length, 0);
+  return `${done} of ${model.assignments.reduce((n, a) => n + a.items.length, 0)} marked`;
+}
+
+function sendMark(a, item, score) {
   if (Number.isNaN(score)) return;
-  client.send("mark:submit", { assignmentId: a.assignmentId, questionId: item.questionId, score }, "mark:" + item.questionId).then(() => {
+  client.send("mark:submit", { assignmentId: a.assignmentId, questionId: item.questionId, score }, `mark:${a.assignmentId}:${item.questionId}`).then(() => {
     a.marks = { ...(a.marks || {}), [item.questionId]: score };
     const p = $("marking-progress");
-    if (p) text(p, `${Object.keys(a.marks).length} of ${a.items.length} marked`);
+    if (p) text(p, progressText());
   }, (e) => { if (e.code !== "REPLACED") alert(e.message); });
 }
 

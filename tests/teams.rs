@@ -271,3 +271,78 @@ async fn teams_survive_a_kill_9_mid_night() {
     assert_eq!(owls["name"], "Owls");
     assert_eq!(owls["members"].as_array().unwrap().len(), 2);
 }
+
+#[actix_rt::test]
+async fn peer_marking_pairs_teams_and_any_member_marks() {
+    let api = TestServer::start().await;
+    let mut q = quiz("sum");
+    q["rounds"][0]["questions"][0]["marking"] = json!("peer");
+    let (code, mc) = api.create_session(json!({ "quiz": q })).await;
+    let p = |path: &str| format!("/api/sessions/{code}{path}");
+    let (mut ada, _, ada_token) = join(&api, &code, "Ada", "Owls").await;
+    let (mut bea, _, _) = join(&api, &code, "Bea", "Owls").await;
+    let (mut cy, _, _) = join(&api, &code, "Cy", "Foxes").await;
+    api.post(&p("/question"), Some(&mc), json!({"questionId": "q1"}))
+        .await;
+    for (ws, a) in [(&mut ada, "Paris"), (&mut bea, "Lyon"), (&mut cy, "Paris")] {
+        let ack = ws
+            .call(
+                "answer:submit",
+                "a",
+                json!({"questionId": "q1", "answer": a}),
+            )
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    api.post(&p("/question/close"), Some(&mc), json!({})).await;
+    let (s, v) = api
+        .post(&p("/marking"), Some(&mc), json!({"enabled": true}))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    // Cy (the Foxes) marks both Owls; each Owl gets the Foxes' assignment.
+    let mut cy_ids = Vec::new();
+    for _ in 0..2 {
+        let a = cy.expect("marking:assignment-created").await;
+        cy_ids.push(a["data"]["assignmentId"].as_str().unwrap().to_string());
+    }
+    let owl = ada.expect("marking:assignment-created").await;
+    assert_eq!(owl["data"]["items"][0]["answer"], "Paris");
+    let (_, me) = api.get(&p("/state"), Some(&ada_token)).await;
+    assert_eq!(me["me"]["assignments"].as_array().unwrap().len(), 1);
+    // Bea marks for her team (the assignment came to both Owls).
+    let id = owl["data"]["assignmentId"].as_str().unwrap();
+    let ack = bea
+        .call(
+            "mark:submit",
+            "m",
+            json!({"assignmentId": id, "questionId": "q1", "score": 2}),
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for (id, score) in cy_ids.iter().zip([2, 0]) {
+        let ack = cy
+            .call(
+                "mark:submit",
+                "m",
+                json!({"assignmentId": id, "questionId": "q1", "score": score}),
+            )
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    api.post(&p("/marking"), Some(&mc), json!({"enabled": false}))
+        .await;
+    let (_, board) = api.get(&p("/leaderboard"), None).await;
+    let teams: Vec<(String, f64)> = board["teams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["score"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // Which Owl got the 2 depends on the draw; the team's sum does not.
+    assert_eq!(teams, vec![("Owls".into(), 2.0), ("Foxes".into(), 2.0)]);
+}

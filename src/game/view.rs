@@ -77,15 +77,23 @@ impl GameState {
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
                         "answers": answers, "awards": awards,
                     });
-                    let mine = self
+                    // In team mode a team may mark several players' answers:
+                    // `assignments` lists them all, `assignment` is the first.
+                    let mine: Vec<Value> = self
                         .marking
-                        .as_ref()
-                        .and_then(|m| m.assignments.iter().find(|a| self.may_mark(a, pid)));
-                    if let Some(a) = mine {
-                        snap["me"]["assignment"] = json!({
-                            "assignmentId": a.assignment_id, "roundId": a.round_id,
-                            "items": self.items(a), "marks": a.marks,
-                        });
+                        .iter()
+                        .flat_map(|m| m.assignments.iter())
+                        .filter(|a| self.may_mark(a, pid))
+                        .map(|a| {
+                            json!({
+                                "assignmentId": a.assignment_id, "roundId": a.round_id,
+                                "items": self.items(a), "marks": a.marks,
+                            })
+                        })
+                        .collect();
+                    if let Some(first) = mine.first() {
+                        snap["me"]["assignment"] = first.clone();
+                        snap["me"]["assignments"] = Value::Array(mine);
                     }
                 }
             }

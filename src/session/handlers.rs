@@ -464,7 +464,11 @@ impl Handler<ReadLeaderboard> for Session {
 
     fn handle(&mut self, _: ReadLeaderboard, _: &mut Context<Self>) -> Self::Result {
         let entries = self.durable.leaderboard();
-        MessageResult(json!({"entries": entries, "totalPlayers": self.durable.total_players()}))
+        let mut v = json!({"entries": entries, "totalPlayers": self.durable.total_players()});
+        if let Some(teams) = self.durable.team_all() {
+            v["teams"] = json!(teams);
+        }
+        MessageResult(v)
     }
 }
 
