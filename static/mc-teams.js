@@ -55,7 +55,7 @@ export function teamsInit(caller) {
 /** Team events (and anything that changes who is where) refresh the panel. */
 export function teamsEvent(e) {
   if (/^(team:|player:(joined|left|removed|all-cleared)|leaderboard:updated|session:settings-changed|session:ended|game:answer-revealed|game:question-opened)/.test(e.type)
-    || (e.type === "player:answer-submitted" && t?.mode === "sheet")) refresh();
+    || (e.type === "player:answer-submitted" && t && t.mode !== "off")) refresh();
 }
 
 function options(sel, list, keep = true) {
@@ -105,16 +105,19 @@ function render() {
   renderSheets();
 }
 
-/** Sheet mode: each team's answer to the question on screen, with marks. */
+/** Each team's answer to the question on screen (its sheet, or its
+ * members' own answers), with buttons that mark or override the team. */
 function renderSheets() {
   const q = snap?.question;
-  const show = t.mode === "sheet" && !!q;
+  const show = t.mode !== "off" && !!q;
   $("team-answers-block").classList.toggle("hidden", !show);
   if (!show) return;
   const answers = snap.teamAnswers || {};
+  const say = (v) => (q.choices ? q.choices[v] ?? String(v) : String(v));
   $("team-answers").replaceChildren(...t.teams.map((x) => {
     const a = answers[x.teamId];
-    const shown = a == null ? "(none)" : q.choices ? q.choices[a.answer] ?? String(a.answer) : String(a.answer);
+    const own = x.members.filter((p) => snap.answers?.[p.playerId] != null).map((p) => `${p.name}: ${say(snap.answers[p.playerId])}`);
+    const shown = t.mode !== "sheet" ? own.join("; ") || "(none)" : a == null ? "(none)" : say(a.answer);
     const marks = [];
     for (let s = 0; s <= (q.points ?? 1); s += q.points > 4 ? 1 : 0.5) {
       marks.push(h("button", { type: "button", class: "secondary", onclick: () => act(() => call("POST", "/team-scores", { teamId: x.teamId, questionId: q.questionId, score: s })) }, String(s)));

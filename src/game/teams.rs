@@ -408,6 +408,8 @@ impl GameState {
         self.teams.told.remove(team_id);
         let target = into.filter(|t| self.teams.get(t).is_some());
         if let Some(t) = target {
+            // The newcomers are told the merged team's standing.
+            self.teams.told.remove(t);
             for m in &gone.members {
                 self.teams.of.insert(m.clone(), t.to_string());
             }
