@@ -64,6 +64,12 @@ fn game_code(e: &GameError) -> ErrorCode {
         GameError::InvalidQuiz(_) => ErrorCode::InvalidQuiz,
         GameError::Banned => ErrorCode::Forbidden,
         GameError::BanNotFound => ErrorCode::PlayerNotFound,
+        GameError::TeamsOff => ErrorCode::TeamsOff,
+        GameError::TeamNotFound => ErrorCode::TeamNotFound,
+        GameError::TeamsFull(_) => ErrorCode::TeamsFull,
+        GameError::TeamFull(..) => ErrorCode::TeamFull,
+        GameError::TeamNameTaken => ErrorCode::TeamNameTaken,
+        GameError::TeamModeLocked => ErrorCode::WrongPhase,
     }
 }
 

@@ -42,10 +42,20 @@ pub enum ErrorCode {
     Unavailable,
     /// Extension: no quiz with that id in the caller's library (HTTP 404).
     QuizNotFound,
+    /// Extension: team mode is off in this session.
+    TeamsOff,
+    /// Extension: no team with that id.
+    TeamNotFound,
+    /// Extension: the session has its most teams (`maxTeams`).
+    TeamsFull,
+    /// Extension: the team has its most members (`maxTeamSize`).
+    TeamFull,
+    /// Extension: another team has that name.
+    TeamNameTaken,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadRequest,
         ErrorCode::BadMessage,
         ErrorCode::Unauthorized,
@@ -69,6 +79,11 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::Unavailable,
         ErrorCode::QuizNotFound,
+        ErrorCode::TeamsOff,
+        ErrorCode::TeamNotFound,
+        ErrorCode::TeamsFull,
+        ErrorCode::TeamFull,
+        ErrorCode::TeamNameTaken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +111,11 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::QuizNotFound => "QUIZ_NOT_FOUND",
+            ErrorCode::TeamsOff => "TEAMS_OFF",
+            ErrorCode::TeamNotFound => "TEAM_NOT_FOUND",
+            ErrorCode::TeamsFull => "TEAMS_FULL",
+            ErrorCode::TeamFull => "TEAM_FULL",
+            ErrorCode::TeamNameTaken => "TEAM_NAME_TAKEN",
         }
     }
 
@@ -112,13 +132,18 @@ impl ErrorCode {
             | ErrorCode::QuestionNotFound
             | ErrorCode::AssignmentNotFound
             | ErrorCode::PlayerNotFound
-            | ErrorCode::QuizNotFound => 404,
+            | ErrorCode::QuizNotFound
+            | ErrorCode::TeamNotFound => 404,
             ErrorCode::SessionEnded
             | ErrorCode::SessionFull
             | ErrorCode::NameTaken
             | ErrorCode::WrongPhase
             | ErrorCode::QuestionClosed
-            | ErrorCode::ChatDisabled => 409,
+            | ErrorCode::ChatDisabled
+            | ErrorCode::TeamsOff
+            | ErrorCode::TeamsFull
+            | ErrorCode::TeamFull
+            | ErrorCode::TeamNameTaken => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::InvalidScore | ErrorCode::InvalidQuiz => 422,
             ErrorCode::RateLimited => 429,
@@ -224,6 +249,10 @@ pub struct JoinData {
     /// removed stays out on this device.
     #[serde(default)]
     pub device_id: Option<String>,
+    /// Extension: in team mode, the team a new player joins (by id or
+    /// name; a new name creates the team).
+    #[serde(default)]
+    pub team: Option<String>,
 }
 
 /// `answer:submit` data.

@@ -350,6 +350,7 @@ impl Socket {
             },
             since: join.since,
             device_id: join.device_id,
+            team: join.team,
             reply_id: id.clone(),
             outbox: self.outbox.clone(),
         };

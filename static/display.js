@@ -21,7 +21,9 @@ const plural = (n, one, many) => `${n ?? 0} ${Number(n) === 1 ? one : many}`;
 
 function onSnapshot(snap) {
   m = { title: snap.title, phase: snap.phase, round: snap.round, question: snap.question, board: snap.leaderboard || [],
-        total: snap.totalPlayers, online: snap.online, answered: 0, reveal: null, newRound: false, showBoard: !!snap.leaderboardShown };
+        total: snap.totalPlayers, online: snap.online, answered: 0, reveal: null, newRound: false, showBoard: !!snap.leaderboardShown,
+        // Team mode: the team standings stand in for the players' everywhere.
+        teams: snap.settings?.teams && snap.settings.teams !== "off" ? snap.teamLeaderboard || [] : null };
   if (snap.players) {
     names.clear();
     for (const p of snap.players) names.set(p.playerId, p.name);
@@ -33,12 +35,15 @@ function onSnapshot(snap) {
 }
 
 function keepFinal() {
-  try { localStorage.setItem("quizcast:display-final:" + code, JSON.stringify({ title: m.title, board: m.board })); } catch (_) {}
+  try { localStorage.setItem("quizcast:display-final:" + code, JSON.stringify({ title: m.title, board: m.board, teams: m.teams })); } catch (_) {}
 }
 
 function onEvent(e) {
   if (!m) return;
   const d = e.data || {};
+  if (d.teams && /^(leaderboard:|game:leaderboard-shown|session:ended)/.test(e.type)) m.teams = d.teams;
+  if (e.type === "session:settings-changed") m.teams = d.settings?.teams && d.settings.teams !== "off" ? m.teams || [] : null;
+  if (e.type === "team:updated" && m.teams && !m.teams.some((x) => x.teamId === d.teamId)) m.teams.push({ teamId: d.teamId, name: d.name, score: 0, rank: m.teams.length + 1 });
   switch (e.type) {
     case "game:round-changed": m.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount }; m.question = null; m.reveal = null; m.newRound = true; m.showBoard = false; break;
     case "game:question-opened": m.question = { ...d, closed: false }; m.phase = "question"; m.answered = 0; m.reveal = null; m.newRound = false; m.showBoard = false; break;
@@ -64,11 +69,14 @@ function answerText(q, a) {
   return q?.choices ? q.choices[a] ?? String(a) : String(a);
 }
 
+/** The standings shown: the teams' in team mode, else the players'. */
+const board = () => m.teams || m.board;
+
 function podium() {
-  const [a, b, c] = m.board;
+  const [a, b, c] = board();
   const slot = (e, cls, place) => h("div", { class: cls }, h("div", { class: "place" }, place),
     h("strong", {}, e ? e.name : "—"), e ? points(e.score) : "");
-  return h("div", { class: "podium", id: "podium" }, slot(b, "p2", "2nd"), slot(a, "p1", "1st"), slot(c, "p3", "3rd"));
+  return h("div", { class: "podium", id: "podium", "aria-label": m.teams ? "Team podium" : "Podium" }, slot(b, "p2", "2nd"), slot(a, "p1", "1st"), slot(c, "p3", "3rd"));
 }
 
 /** The lobby wall: the newest names first (a player sees their own name
@@ -109,11 +117,11 @@ function render() {
   const nodes = [];
   const q = m.question;
   if (m.phase === "ended") {
-    nodes.push(h("h2", {}, "Final results"), podium());
+    nodes.push(h("h2", {}, m.teams ? "Final results: teams" : "Final results"), podium());
   } else if (m.showBoard) {
     // The leaderboard moment: the top 10, large, in two columns (fits 720p).
-    nodes.push(h("h2", { id: "board-moment" }, "Leaderboard"),
-      h("ol", { class: "moment", id: "moment" }, m.board.slice(0, 10).map((e) =>
+    nodes.push(h("h2", { id: "board-moment" }, m.teams ? "Team leaderboard" : "Leaderboard"),
+      h("ol", { class: "moment", id: "moment" }, board().slice(0, 10).map((e) =>
         h("li", {}, h("span", { class: "rank" }, `${e.rank}`), h("span", { class: "name" }, e.name), h("span", { class: "pts" }, String(e.score))))));
   } else if (m.phase === "marking") {
     nodes.push(h("h2", {}, "Peer marking"), h("p", { class: "big-msg" }, "Players are marking each other's answers on their phones…"));
@@ -125,7 +133,7 @@ function render() {
     } else {
       nodes.push(h("h2", {}, "Get ready!"), h("p", { class: "big-msg muted" }, names.size ? "Joined so far:" : "Scan the code or go to the link to join."));
     }
-    if (m.board.some((e) => e.score > 0)) nodes.push(podium());
+    if (board().some((e) => e.score > 0)) nodes.push(podium());
     else nodes.push(wall());
   } else {
     if (m.round) nodes.push(h("p", { class: "muted roundline" }, `${m.round.name} · question ${q.index + 1} of ${m.round.questionCount} · ${points(q.points)}`));
@@ -151,7 +159,8 @@ function render() {
   }
   $("stage").replaceChildren(...nodes);
   fitWall();
-  $("board").replaceChildren(...m.board.slice(0, 10).map((e) => h("li", {}, h("span", { class: "name" }, `${e.rank}. ${e.name}`), h("span", {}, String(e.score)))));
+  text($("side-h"), m.teams ? "Top teams" : "Top 10");
+  $("board").replaceChildren(...board().slice(0, 10).map((e) => h("li", {}, h("span", { class: "name" }, `${e.rank}. ${e.name}`), h("span", {}, String(e.score)))));
   tick();
 }
 
@@ -171,7 +180,7 @@ async function showFinal() {
   let kept = null;
   try { kept = JSON.parse(localStorage.getItem("quizcast:display-final:" + code)); } catch (_) {}
   if (snap) onSnapshot({ ...snap, phase: "ended" });
-  else if (kept) onSnapshot({ title: kept.title, phase: "ended", leaderboard: kept.board });
+  else if (kept) onSnapshot({ title: kept.title, phase: "ended", leaderboard: kept.board, teamLeaderboard: kept.teams, settings: { teams: kept.teams ? "sum" : "off" } });
 }
 
 if (!code) {

@@ -3,6 +3,7 @@
 // disabled (with the reason) where the phase forbids them; live answers with
 // marking in place; a link to move to another device; results at the end.
 import { QuizClient, api, h, text, secondsLeft } from "/static/client.js";
+import { teamsInit, teamsEvent, refresh as refreshTeams } from "/static/mc-teams.js";
 
 const $ = (id) => document.getElementById(id);
 let session = null; // {code, token}
@@ -58,6 +59,7 @@ function begin(s) {
   window.quizClient = client;
   client.start();
   if (!ticker) ticker = setInterval(tick, 250);
+  teamsInit(call);
 }
 
 /** The display link with its display token (in the fragment), shown so it
@@ -114,6 +116,7 @@ function onSnapshot(snap) {
   if (!hasQuiz) $("quiz-panel").open = true;
   else if (!hadQuiz) $("quiz-panel").open = false;
   if (m.ended) loadResults();
+  refreshTeams();
   render();
 }
 
@@ -132,6 +135,7 @@ function refreshAnswers() {
 
 function onEvent(e) {
   if (!m) return;
+  teamsEvent(e);
   const d = e.data || {};
   switch (e.type) {
     case "player:joined": m.players.set(d.playerId, { playerId: d.playerId, name: d.name, score: 0, online: false }); m.total = d.totalPlayers; break;

@@ -1,5 +1,6 @@
 // The player page: join, answer, mark, watch the leaderboard.
 import { QuizClient, api, h, text, secondsLeft } from "/static/client.js";
+import { TEAM_ERRORS, offerTeams, teamChoice, teamsFromSnapshot, teamEvent, renderTeam } from "/static/player-teams.js";
 
 const $ = (id) => document.getElementById(id);
 const store = {
@@ -50,6 +51,7 @@ const JOIN_ERRORS = {
   SESSION_ENDED: "This quiz has already ended.",
   RATE_LIMITED: "Too many attempts. Wait a moment and try again.",
   FORBIDDEN: "The quiz master removed you from this quiz. Ask them to let you back in.",
+  ...TEAM_ERRORS,
 };
 
 function announce(msg) { text($("announce"), msg); }
@@ -118,7 +120,7 @@ async function join(ev) {
   if (!name) return text($("join-error"), "Please enter your name.");
   $("join-btn").disabled = true;
   try {
-    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name, deviceId: deviceId() } });
+    const r = await api("POST", `/api/sessions/${c}/players`, { body: { name, deviceId: deviceId(), team: teamChoice() } });
     store.set(c, { token: r.token, playerId: r.playerId, name });
     start(c, r.token);
   } catch (e) {
@@ -146,10 +148,13 @@ function onSnapshot(snap) {
     me: { awards: {}, ...(snap.me || { answers: {} }) }, leaderboard: snap.leaderboard || [], total: snap.totalPlayers, online: snap.online,
     showBoard: !!snap.leaderboardShown,
     settings: snap.settings || {}, assignment: snap.me?.assignment || null, reveal: null, chat: model?.chat || [],
+    // A team may mark several players' answers (team mode): every assignment.
+    assignments: snap.me?.assignments || (snap.me?.assignment ? [snap.me.assignment] : []),
     saving: {}, errors: {}, drafts: model?.drafts || {}, autoSent: model?.autoSent || {},
     verdict: model?.verdict || null, markNote: model?.markNote || null, newRound: false,
     peerRounds: model?.peerRounds || {},
   };
+  teamsFromSnapshot(model, snap);
   if (snap.question?.revealed) {
     model.reveal = { correctAnswer: snap.question.correctAnswer, explanation: snap.question.explanation };
     if (model.verdict?.qid !== snap.question.questionId) judge(snap.question.questionId, true);
@@ -162,6 +167,9 @@ function onSnapshot(snap) {
 function onEvent(e) {
   if (!model) return;
   const d = e.data || {};
+  const teamDelta = teamEvent(model, e, announce);
+  // A shared sheet has no points of its own: the team's score decides.
+  if (teamDelta != null && model.teamMode === "sheet") scored(teamDelta);
   switch (e.type) {
     case "game:round-changed":
       model.round = { id: d.roundId, name: d.roundName, type: d.roundType, questionCount: d.questionCount };
@@ -188,9 +196,11 @@ function onEvent(e) {
       model.phase = "marking"; model.showBoard = false;
       model.peerRounds[d.roundId] = { before: model.me.score ?? 0 };
       break;
-    case "marking:assignment-created": model.assignment = { ...d, marks: {} }; announce("You have answers to mark."); break;
+    case "marking:assignment-created":
+      if (!model.assignments.some((a) => a.assignmentId === d.assignmentId)) model.assignments.push({ ...d, marks: {} });
+      model.assignment = model.assignments[0]; announce("You have answers to mark."); break;
     case "game:marking-ended": {
-      model.phase = "closed"; model.assignment = null;
+      model.phase = "closed"; model.assignment = null; model.assignments = [];
       const pr = model.peerRounds[d.roundId];
       if (pr) { pr.ended = true; model.markNote = { text: "Marked by your peers: waiting for the scores…", cls: "muted" }; setTimeout(() => settlePeer(d.roundId), 1500); }
       break;
@@ -332,13 +342,18 @@ function render(force) {
   if (!model) return;
   text($("title"), model.title || "quizcast");
   document.title = (model.title || "quizcast") + ": play";
-  text($("me-line"), model.me?.name ? `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}` : "");
+  // A shared sheet scores the team only: its line stands for the player's.
+  const sheet = model.teamMode === "sheet" && model.team;
+  text($("me-line"), !model.me?.name ? "" : sheet ? `${model.me.name} · ${model.team.name} · ${points(model.team.score)} · #${model.team.rank ?? "-"}`
+    : `${model.me.name} · ${points(model.me.score)} · #${model.me.rank ?? "-"}`);
+  $("board").closest("section").classList.toggle("hidden", !!sheet);
   renderBoard();
   renderChat();
+  renderTeam(model);
   const q = model.question;
-  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignment?.assignmentId, model.round?.id, model.showBoard,
+  const key = [model.phase, q?.questionId, q?.closed, q?.revealed, model.assignments.map((a) => a.assignmentId).join(), model.round?.id, model.showBoard,
     model.showBoard ? JSON.stringify(model.leaderboard) : "",
-    model.verdict?.text, model.markNote?.text, force ? Math.random() : ""].join("|");
+    model.verdict?.text, model.markNote?.text, model.sheetRev, force ? Math.random() : ""].join("|");
   if (key !== stageKey) { stageKey = key; renderStage(); } else updateStatus();
 }
 
@@ -384,7 +399,9 @@ function renderStage() {
   if (model.phase === "ended") {
     $("dot").className = "dot ended";
     text($("conn"), "quiz over");
-    nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
+    nodes.push(h("h2", {}, "The quiz is over"), h("p", { id: "final" }, model.teamMode === "sheet" && model.team
+      ? `Your team ${model.team.name} finished #${model.team.rank ?? "-"}. Thanks for playing!`
+      : `You finished #${model.me?.rank ?? "-"} with ${points(model.me?.score)}. Thanks for playing!`));
   } else if (model.phase === "marking") {
     nodes.push(...markingView());
   } else if (model.showBoard) {
@@ -517,33 +534,39 @@ function tick() {
 }
 
 function markingView() {
-  const a = model.assignment;
-  if (!a) return [h("h2", {}, "Marking time"), h("p", { class: "muted" }, "The quiz master is marking this round.")];
-  const done = Object.keys(a.marks || {}).length;
-  const nodes = [h("h2", {}, "Mark another player's answers"),
-    h("p", { id: "marking-progress" }, `${done} of ${a.items.length} marked`)];
-  for (const item of a.items) {
-    const id = "mark-" + item.questionId;
-    const options = [];
-    for (let s = 0; s <= item.points; s += 0.5) options.push(h("option", { value: String(s), selected: a.marks?.[item.questionId] === s }, String(s)));
-    const select = h("select", { id, onchange: (ev) => sendMark(item, Number(ev.target.value)) },
-      h("option", { value: "", selected: a.marks?.[item.questionId] == null }, "choose…"), options);
-    nodes.push(h("div", { class: "panel mark-item" },
-      h("p", { class: "muted" }, item.prompt),
-      h("p", {}, "Their answer: ", h("strong", { class: "their-answer" }, item.answer == null ? "(none)" : String(item.answer))),
-      item.correctAnswer != null ? h("p", { class: "muted" }, "Expected: ", String(item.correctAnswer)) : null,
-      h("label", { for: id }, `Points (0 to ${item.points})`), select));
-  }
+  const all = model.assignments;
+  if (!all.length) return [h("h2", {}, "Marking time"), h("p", { class: "muted" }, "The quiz master is marking this round.")];
+  const nodes = [h("h2", {}, model.teamMode && model.teamMode !== "off" ? "Mark another team's answers" : "Mark another player's answers"),
+    h("p", { id: "marking-progress" }, progressText())];
+  all.forEach((a, n) => {
+    for (const item of a.items) {
+      // The first assignment keeps the plain ids; a team's further ones are numbered.
+      const id = "mark-" + item.questionId + (n ? `-${n + 1}` : "");
+      const options = [];
+      for (let s = 0; s <= item.points; s += 0.5) options.push(h("option", { value: String(s), selected: a.marks?.[item.questionId] === s }, String(s)));
+      const select = h("select", { id, onchange: (ev) => sendMark(a, item, Number(ev.target.value)) },
+        h("option", { value: "", selected: a.marks?.[item.questionId] == null }, "choose…"), options);
+      nodes.push(h("div", { class: "panel mark-item" },
+        h("p", { class: "muted" }, item.prompt),
+        h("p", {}, "Their answer: ", h("strong", { class: "their-answer" }, item.answer == null ? "(none)" : String(item.answer))),
+        item.correctAnswer != null ? h("p", { class: "muted" }, "Expected: ", String(item.correctAnswer)) : null,
+        h("label", { for: id }, `Points (0 to ${item.points})`), select));
+    }
+  });
   return nodes;
 }
 
-function sendMark(item, score) {
-  const a = model.assignment;
+function progressText() {
+  const done = model.assignments.reduce((n, a) => n + Object.keys(a.marks || {}).length, 0);
+  return `${done} of ${model.assignments.reduce((n, a) => n + a.items.length, 0)} marked`;
+}
+
+function sendMark(a, item, score) {
   if (Number.isNaN(score)) return;
-  client.send("mark:submit", { assignmentId: a.assignmentId, questionId: item.questionId, score }, "mark:" + item.questionId).then(() => {
+  client.send("mark:submit", { assignmentId: a.assignmentId, questionId: item.questionId, score }, `mark:${a.assignmentId}:${item.questionId}`).then(() => {
     a.marks = { ...(a.marks || {}), [item.questionId]: score };
     const p = $("marking-progress");
-    if (p) text(p, `${Object.keys(a.marks).length} of ${a.items.length} marked`);
+    if (p) text(p, progressText());
   }, (e) => { if (e.code !== "REPLACED") alert(e.message); });
 }
 
@@ -567,3 +590,5 @@ if (saved?.token) {
 } else if (initial) {
   $("name").focus();
 }
+if (!saved?.token) offerTeams(initial);
+$("code").addEventListener("input", () => offerTeams($("code").value.trim().toUpperCase()));

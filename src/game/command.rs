@@ -5,6 +5,7 @@
 use super::events::{ChatFrom, CloseReason, EndReason};
 use super::quiz::Quiz;
 use super::state::Role;
+use super::teams::{TeamId, TeamMode};
 use super::PlayerId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +24,10 @@ pub enum Command {
         /// The client's device id (`deviceId`), if it sent one.
         #[serde(default)]
         device_id: Option<String>,
+        /// Team mode: the team to join, by id or name; a name no team has
+        /// creates that team.
+        #[serde(default)]
+        team: Option<String>,
     },
     Leave {
         player_id: PlayerId,
@@ -89,6 +94,37 @@ pub enum Command {
     End {
         reason: EndReason,
     },
+    /// Chooses team mode (and its limits) before the first question.
+    SetTeamMode {
+        mode: TeamMode,
+        max_teams: Option<usize>,
+        max_team_size: Option<usize>,
+    },
+    CreateTeam {
+        name: String,
+    },
+    RenameTeam {
+        team_id: TeamId,
+        name: String,
+    },
+    RemoveTeam {
+        team_id: TeamId,
+    },
+    /// Moves every member of `from` into `into` and removes `from`.
+    MergeTeams {
+        from: TeamId,
+        into: TeamId,
+    },
+    /// Assigns or moves a player to a team, or out of any (`None`).
+    SetTeam {
+        player_id: PlayerId,
+        team_id: Option<TeamId>,
+    },
+    OverrideTeamScore {
+        team_id: TeamId,
+        question_id: String,
+        score: f64,
+    },
 }
 
 impl Command {
@@ -119,5 +155,8 @@ pub enum Outcome {
     Answer {
         question_id: String,
         revision: u32,
+    },
+    TeamCreated {
+        team_id: TeamId,
     },
 }

@@ -58,7 +58,8 @@ impl GameState {
                 player_id,
                 name,
                 device_id,
-            } => self.decide_join(player_id, &name, device_id),
+                team,
+            } => self.decide_join(player_id, &name, device_id, team),
             Command::Leave { player_id } => {
                 self.known(&player_id)?;
                 Ok(Decision::one(Fact::PlayerLeft { player_id }))
@@ -133,6 +134,13 @@ impl GameState {
                 },
             })),
             Command::End { reason } => Ok(Decision::one(Fact::Ended { reason })),
+            cmd @ (Command::SetTeamMode { .. }
+            | Command::CreateTeam { .. }
+            | Command::RenameTeam { .. }
+            | Command::RemoveTeam { .. }
+            | Command::MergeTeams { .. }
+            | Command::SetTeam { .. }
+            | Command::OverrideTeamScore { .. }) => self.decide_team(cmd),
         }
     }
 
@@ -165,6 +173,7 @@ impl GameState {
         player_id: PlayerId,
         raw: &str,
         device_id: Option<String>,
+        team: Option<String>,
     ) -> Result<Decision, GameError> {
         let name = names::validate(raw)?;
         if let Some(d) = &device_id {
@@ -189,12 +198,16 @@ impl GameState {
         if self.players.contains_key(&player_id) {
             return Err(GameError::BadRequest("duplicate player id".into()));
         }
+        let mut facts = vec![Fact::PlayerJoined {
+            player_id: player_id.clone(),
+            name,
+            device_id,
+        }];
+        if let Some(team) = team.filter(|t| !t.trim().is_empty()) {
+            facts.extend(self.team_join_facts(&player_id, &team)?);
+        }
         Ok(Decision {
-            facts: vec![Fact::PlayerJoined {
-                player_id: player_id.clone(),
-                name,
-                device_id,
-            }],
+            facts,
             outcome: Outcome::PlayerAdded { player_id },
         })
     }
@@ -223,6 +236,9 @@ impl GameState {
     fn decide_quiz(&self, quiz: Quiz) -> Result<Decision, GameError> {
         self.in_phase(&[Phase::Lobby, Phase::Closed])?;
         quiz::validate(&quiz).map_err(|e| GameError::InvalidQuiz(e.to_string()))?;
+        if let Some(s) = &quiz.settings {
+            super::team_decide::check_team_limits(s)?;
+        }
         let settings = match &quiz.settings {
             Some(s) => {
                 let cap = self.settings.max_players.max(s.max_players);
@@ -312,15 +328,17 @@ impl GameState {
         let answers = self.answers.get(&q.id);
         let distribution = q.choices.as_ref().map(|choices| {
             let mut counts = vec![0usize; choices.len()];
-            for a in answers.into_iter().flat_map(|m| m.values()) {
-                if let Some(i) = a.value.as_u64().filter(|i| (*i as usize) < counts.len()) {
+            for v in self.all_answer_values(&q.id) {
+                if let Some(i) = v.as_u64().filter(|i| (*i as usize) < counts.len()) {
                     counts[i as usize] += 1;
                 }
             }
             counts
         });
         let mut awards = Vec::new();
+        let mut team_awards = Vec::new();
         if q.marking() == Marking::Auto {
+            team_awards = self.sheet_awards(q);
             let (opened, limit) = self.timing.get(&q.id).copied().unwrap_or((0, None));
             // Join order, so the fact (and the log) is the same on every run.
             for pid in &self.order {
@@ -345,6 +363,7 @@ impl GameState {
         facts.push(Fact::AnswerRevealed {
             distribution,
             awards,
+            team_awards,
         });
         Ok(Decision::done(facts))
     }
@@ -369,6 +388,12 @@ impl GameState {
                 round.id
             )));
         }
+        if !self.settings.teams.is_off() && !self.teams.list.is_empty() {
+            return Ok(Decision::one(Fact::MarkingStarted {
+                round_id: round.id.clone(),
+                assignments: self.team_assignments(&round.id, &peer, seed),
+            }));
+        }
         let answered = |pid: &PlayerId| -> Vec<String> {
             peer.iter()
                 .filter(|q| self.answers.get(&q.id).is_some_and(|m| m.contains_key(pid)))
@@ -391,6 +416,7 @@ impl GameState {
                 marker_id: marker,
                 markee_id: markee,
                 marks: BTreeMap::new(),
+                teams: None,
             })
             .collect();
         Ok(Decision::one(Fact::MarkingStarted {
@@ -412,7 +438,7 @@ impl GameState {
         let m = self.marking.as_ref().ok_or(wrong(Phase::Marking))?;
         let a = m
             .find(&assignment_id)
-            .filter(|a| a.marker_id == player)
+            .filter(|a| self.may_mark(a, player))
             .ok_or(GameError::AssignmentNotFound)?;
         if !a.question_ids.contains(&question_id) {
             return Err(GameError::QuestionNotFound(question_id));
@@ -439,7 +465,7 @@ impl GameState {
         let m = self.marking.as_ref().ok_or(wrong(self.phase))?;
         let mut awards = Vec::new();
         for a in &m.assignments {
-            if !self.players.contains_key(&a.markee_id) {
+            if a.is_sheet() || !self.players.contains_key(&a.markee_id) {
                 continue;
             }
             for (qid, score) in &a.marks {
@@ -453,7 +479,10 @@ impl GameState {
                 }
             }
         }
-        Ok(Decision::one(Fact::MarkingEnded { awards }))
+        Ok(Decision::one(Fact::MarkingEnded {
+            awards,
+            team_awards: self.sheet_peer_awards(&m.assignments),
+        }))
     }
 
     fn decide_answer(
@@ -477,6 +506,11 @@ impl GameState {
             return Err(GameError::QuestionClosed);
         }
         let value = scoring::normalize_answer(q, answer).map_err(GameError::BadRequest)?;
+        if let Some(d) =
+            self.decide_sheet_answer(player.clone(), qid.clone(), value.clone(), now_ms)
+        {
+            return Ok(d);
+        }
         let previous = self.answer_of(&player, &qid);
         if let Some(a) = previous.filter(|a| a.value == value) {
             // The same answer again changes nothing (idempotent).
@@ -542,7 +576,7 @@ fn check_device(d: &str) -> Result<(), GameError> {
     }
 }
 
-fn check_score(score: f64, points: f64) -> Result<(), GameError> {
+pub(super) fn check_score(score: f64, points: f64) -> Result<(), GameError> {
     if quiz::valid_score(score, points) {
         Ok(())
     } else {
@@ -553,7 +587,7 @@ fn check_score(score: f64, points: f64) -> Result<(), GameError> {
 }
 
 /// Points for an automatically marked answer.
-fn auto_score(
+pub(super) fn auto_score(
     q: &Question,
     value: &Value,
     speed: bool,

@@ -41,4 +41,16 @@ pub enum GameError {
     Banned,
     #[error("no such removed player (they may already be back in)")]
     BanNotFound,
+    #[error("this session is not played in teams (the MC can turn team mode on before the first question)")]
+    TeamsOff,
+    #[error("no such team")]
+    TeamNotFound,
+    #[error("no more teams can be made (at most {0}); join one of the teams there are")]
+    TeamsFull(usize),
+    #[error("team {0} is full (at most {1} players a team)")]
+    TeamFull(String, usize),
+    #[error("another team already has that name (names are compared ignoring case and look-alike letters)")]
+    TeamNameTaken,
+    #[error("team mode can only be changed before the first question")]
+    TeamModeLocked,
 }

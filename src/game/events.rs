@@ -1,6 +1,7 @@
 //! Session events (contract section 4) and who may see each one.
 
 use super::leaderboard::Entry;
+use super::teams::{MemberRef, TeamEntry, TeamId};
 use super::PlayerId;
 use serde::Serialize;
 use serde_json::Value;
@@ -189,9 +190,17 @@ pub enum GameEvent {
     LeaderboardUpdated {
         top: Vec<Entry>,
         total_players: usize,
+        /// Extension: the top teams, in team mode only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        teams: Option<Vec<TeamEntry>>,
     },
     #[serde(rename = "leaderboard:full", rename_all = "camelCase")]
-    LeaderboardFull { entries: Vec<Entry> },
+    LeaderboardFull {
+        entries: Vec<Entry>,
+        /// Extension: every team, in team mode only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        teams: Option<Vec<TeamEntry>>,
+    },
     /// Extension: in a large session, the entries of the full leaderboard
     /// that changed since the last `leaderboard:full`/`leaderboard:changed`,
     /// and the players no longer in it (docs/protocol.md).
@@ -227,6 +236,9 @@ pub enum GameEvent {
         shown: bool,
         top: Vec<Entry>,
         total_players: usize,
+        /// Extension: the top teams, in team mode only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        teams: Option<Vec<TeamEntry>>,
     },
     #[serde(rename = "player:all-cleared")]
     AllCleared {},
@@ -250,6 +262,53 @@ pub enum GameEvent {
     SessionEnded {
         reason: EndReason,
         leaderboard: Vec<Entry>,
+        /// Extension: the final top teams, in team mode only.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        teams: Option<Vec<TeamEntry>>,
+    },
+    /// Extension: a team was created or its name or members changed. Sent
+    /// to the staff (`to` absent) and to each member (`to` that member).
+    #[serde(rename = "team:updated", rename_all = "camelCase")]
+    TeamUpdated {
+        #[serde(skip)]
+        to: Option<PlayerId>,
+        team_id: TeamId,
+        name: String,
+        members: Vec<MemberRef>,
+    },
+    /// Extension: the MC removed a team (or merged it into another); to the
+    /// staff and to each of its former members.
+    #[serde(rename = "team:removed", rename_all = "camelCase")]
+    TeamRemoved {
+        #[serde(skip)]
+        to: Option<PlayerId>,
+        team_id: TeamId,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        merged_into: Option<TeamId>,
+    },
+    /// Extension: a member wrote the team's answer sheet (to each member).
+    #[serde(rename = "team:sheet-updated", rename_all = "camelCase")]
+    TeamSheetUpdated {
+        #[serde(skip)]
+        to: PlayerId,
+        team_id: TeamId,
+        question_id: String,
+        answer: Value,
+        revision: u32,
+        /// Who wrote this revision.
+        player_id: PlayerId,
+        name: String,
+    },
+    /// Extension: the team's score or rank changed (to each member).
+    #[serde(rename = "team:score-updated", rename_all = "camelCase")]
+    TeamScoreUpdated {
+        #[serde(skip)]
+        to: PlayerId,
+        team_id: TeamId,
+        name: String,
+        score: f64,
+        rank: usize,
     },
 }
 
@@ -260,6 +319,13 @@ impl GameEvent {
         match self {
             AssignmentCreated { marker, .. } => Audience::Player(marker.clone()),
             ScoreUpdated { player, .. } => Audience::Player(player.clone()),
+            TeamSheetUpdated { to, .. } | TeamScoreUpdated { to, .. } => {
+                Audience::Player(to.clone())
+            }
+            TeamUpdated { to, .. } | TeamRemoved { to, .. } => match to {
+                Some(p) => Audience::Player(p.clone()),
+                None => Audience::Staff,
+            },
             // Per-answer and per-presence events are the MC's working
             // stream; displays get a coalesced answered count instead.
             MarkUpdated { .. }

@@ -10,6 +10,7 @@ use super::marking::Assignment;
 use super::state::{
     AnswerRecord, Award, Ban, Current, Events, GameState, MarkedBy, MarkingRound, Phase, Player,
 };
+use super::teams::SheetEntry;
 use super::{names, GameError};
 
 impl GameState {
@@ -62,6 +63,7 @@ impl GameState {
                     shown: *shown,
                     top: self.top(),
                     total_players: self.players.len(),
+                    teams: self.team_top(),
                 }]
             }
             Fact::PlayersCleared { .. } => {
@@ -74,6 +76,7 @@ impl GameState {
                 if let Some(m) = self.marking.as_mut() {
                     m.clear();
                 }
+                self.clear_team_members();
                 self.standings.invalidate();
                 vec![GameEvent::AllCleared {}]
             }
@@ -130,7 +133,8 @@ impl GameState {
             Fact::AnswerRevealed {
                 distribution,
                 awards,
-            } => self.reveal(distribution, awards),
+                team_awards,
+            } => self.reveal(distribution, awards, team_awards),
             Fact::MarkingStarted {
                 round_id,
                 assignments,
@@ -140,7 +144,19 @@ impl GameState {
                 question_id,
                 score,
             } => self.mark(assignment_id, question_id, *score),
-            Fact::MarkingEnded { awards } => {
+            Fact::MarkingEnded {
+                awards,
+                team_awards,
+            } => {
+                for (team, qid, score, marker) in team_awards {
+                    self.teams.awards.entry(team.clone()).or_default().insert(
+                        qid.clone(),
+                        Award {
+                            score: *score,
+                            by: MarkedBy::Peer(marker.clone()),
+                        },
+                    );
+                }
                 let mut given = Vec::with_capacity(awards.len());
                 for (markee, qid, score, marker) in awards {
                     let award = Award {
@@ -209,7 +225,7 @@ impl GameState {
                 vec![GameEvent::AnswerSubmitted {
                     player_id: player_id.clone(),
                     question_id: question_id.clone(),
-                    answered_count: answers.len(),
+                    answered_count: self.answered_count(question_id),
                     total_players: self.players.len(),
                 }]
             }
@@ -233,7 +249,50 @@ impl GameState {
                 vec![GameEvent::SessionEnded {
                     reason: *reason,
                     leaderboard,
+                    teams: self.team_top(),
                 }]
+            }
+            Fact::TeamCreated { team_id, name } => self.evolve_team_created(team_id, name),
+            Fact::TeamRenamed { team_id, name } => self.evolve_team_renamed(team_id, name),
+            Fact::TeamRemoved { team_id, into } => {
+                self.evolve_team_removed(team_id, into.as_deref())
+            }
+            Fact::TeamMemberSet { player_id, team_id } => {
+                self.evolve_member_set(player_id, team_id.as_deref())
+            }
+            Fact::SheetAnswered {
+                team_id,
+                player_id,
+                question_id,
+                value,
+                revision,
+                at_ms,
+            } => {
+                let entry = SheetEntry {
+                    value: value.clone(),
+                    revision: *revision,
+                    at_ms: *at_ms,
+                    by: player_id.clone(),
+                };
+                self.evolve_sheet(team_id, entry, question_id)
+            }
+            Fact::TeamScoreOverridden {
+                team_id,
+                question_id,
+                score,
+            } => {
+                self.teams
+                    .awards
+                    .entry(team_id.clone())
+                    .or_default()
+                    .insert(
+                        question_id.clone(),
+                        Award {
+                            score: *score,
+                            by: MarkedBy::Mc,
+                        },
+                    );
+                self.rescore()
             }
         }
     }
@@ -278,13 +337,18 @@ impl GameState {
         self.told.remove(id);
         self.awards.remove(id);
         self.standings.invalidate();
+        let team = self.unassign(id);
         // Scores do not change; the ranks that moved are told by the next
         // `RanksSettled`, so a departure costs one event, not one per player.
-        vec![event(PlayerRef {
+        let mut events = vec![event(PlayerRef {
             player_id: p.id,
             name: p.name,
             total_players: self.players.len(),
-        })]
+        })];
+        if let Some(t) = team {
+            events.extend(self.team_updated(&t));
+        }
+        events
     }
 
     fn round_changed(&self, r: usize) -> Option<GameEvent> {
@@ -346,7 +410,12 @@ impl GameState {
         })
     }
 
-    fn reveal(&mut self, distribution: &Option<Vec<usize>>, awards: &[(String, f64)]) -> Events {
+    fn reveal(
+        &mut self,
+        distribution: &Option<Vec<usize>>,
+        awards: &[(String, f64)],
+        team_awards: &[(String, f64)],
+    ) -> Events {
         let Some(c) = self.current.as_mut() else {
             return vec![];
         };
@@ -360,6 +429,18 @@ impl GameState {
             explanation: q.explanation.clone(),
             distribution: distribution.clone(),
         }];
+        for (team, score) in team_awards {
+            self.teams.awards.entry(team.clone()).or_default().insert(
+                q.id.clone(),
+                Award {
+                    score: *score,
+                    by: MarkedBy::Auto,
+                },
+            );
+        }
+        if !team_awards.is_empty() && awards.is_empty() {
+            events.extend(self.rescore());
+        }
         if !awards.is_empty() {
             let mut given = Vec::with_capacity(awards.len());
             for (pid, score) in awards {
@@ -383,12 +464,23 @@ impl GameState {
             round_id: round_id.to_string(),
         }];
         for a in assignments {
-            events.push(GameEvent::AssignmentCreated {
-                marker: a.marker_id.clone(),
-                assignment_id: a.assignment_id.clone(),
-                round_id: round_id.to_string(),
-                items: self.items(a),
-            });
+            // A team's assignment goes to each of its members.
+            let markers = match &a.teams {
+                Some(_) => self
+                    .teams
+                    .get(&a.marker_id)
+                    .map(|t| t.members.clone())
+                    .unwrap_or_default(),
+                None => vec![a.marker_id.clone()],
+            };
+            for marker in markers {
+                events.push(GameEvent::AssignmentCreated {
+                    marker,
+                    assignment_id: a.assignment_id.clone(),
+                    round_id: round_id.to_string(),
+                    items: self.items(a),
+                });
+            }
         }
         let completed = assignments.is_empty();
         if completed {
@@ -408,7 +500,11 @@ impl GameState {
             .iter()
             .filter_map(|qid| {
                 let q = self.question(qid)?;
-                let answer = self.answers.get(qid)?.get(&a.markee_id)?.value.clone();
+                let answer = if a.is_sheet() {
+                    self.sheet_of(&a.markee_id, qid)?.value.clone()
+                } else {
+                    self.answers.get(qid)?.get(&a.markee_id)?.value.clone()
+                };
                 Some(MarkingItem {
                     question_id: qid.clone(),
                     prompt: q.prompt.clone(),

@@ -11,6 +11,7 @@ use super::events::{ChatFrom, CloseReason, EndReason};
 use super::marking::Assignment;
 use super::quiz::Quiz;
 use super::state::Settings;
+use super::teams::TeamId;
 use super::PlayerId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,6 +86,10 @@ pub enum Fact {
     AnswerRevealed {
         distribution: Option<Vec<usize>>,
         awards: Vec<(PlayerId, f64)>,
+        /// Team mode `sheet`: the awards decided for team sheets (added
+        /// later: absent in older records and when empty).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        team_awards: Vec<(TeamId, f64)>,
     },
     /// Peer marking began with these pairs (marks still empty).
     MarkingStarted {
@@ -99,6 +104,10 @@ pub enum Fact {
     /// Marking ended; the peer awards it settled (markee, question, score, marker).
     MarkingEnded {
         awards: Vec<(PlayerId, String, f64, PlayerId)>,
+        /// Team sheets' peer awards (markee team, question, score, marker
+        /// team); absent in older records and when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        team_awards: Vec<(TeamId, String, f64, TeamId)>,
     },
     ScoreOverridden {
         player_id: PlayerId,
@@ -125,5 +134,42 @@ pub enum Fact {
     },
     Ended {
         reason: EndReason,
+    },
+    /// A team was created (its id decided here: `t` and a counter).
+    TeamCreated {
+        team_id: TeamId,
+        name: String,
+    },
+    TeamRenamed {
+        team_id: TeamId,
+        name: String,
+    },
+    /// A team was removed; its members stay without a team, or move to
+    /// `into` (a merge).
+    TeamRemoved {
+        team_id: TeamId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        into: Option<TeamId>,
+    },
+    /// A player joined, moved to or left (`None`) a team.
+    TeamMemberSet {
+        player_id: PlayerId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        team_id: Option<TeamId>,
+    },
+    /// A member wrote their team's shared answer sheet.
+    SheetAnswered {
+        team_id: TeamId,
+        player_id: PlayerId,
+        question_id: String,
+        value: Value,
+        revision: u32,
+        at_ms: u64,
+    },
+    /// The MC set a team's score for one question.
+    TeamScoreOverridden {
+        team_id: TeamId,
+        question_id: String,
+        score: f64,
     },
 }

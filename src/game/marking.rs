@@ -1,6 +1,7 @@
 //! Peer marking: who marks whom (a derangement: nobody marks themselves),
 //! the marks given, and progress.
 
+use super::teams::TeamPair;
 use super::PlayerId;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -20,9 +21,21 @@ pub struct Assignment {
     pub question_ids: Vec<String>,
     /// Marks given so far, by question id.
     pub marks: BTreeMap<String, f64>,
+    /// Team mode: the teams this assignment pairs (then `markerId` is the
+    /// marking team's id; see [`TeamPair`]). Absent for players.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<TeamPair>,
 }
 
 impl Assignment {
+    /// Whether this assignment marks a team's shared sheet (its markee is
+    /// the team itself rather than one member).
+    pub fn is_sheet(&self) -> bool {
+        self.teams
+            .as_ref()
+            .is_some_and(|t| t.markee_team == self.markee_id)
+    }
+
     pub fn complete(&self) -> bool {
         self.question_ids.iter().all(|q| self.marks.contains_key(q))
     }
@@ -102,6 +115,7 @@ mod tests {
             markee_id: "e".into(),
             question_ids: vec!["q1".into(), "q2".into()],
             marks: BTreeMap::new(),
+            teams: None,
         };
         a.marks.insert("q1".into(), 1.0);
         let p = progress("r", std::slice::from_ref(&a));

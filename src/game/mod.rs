@@ -19,6 +19,9 @@ pub mod quiz;
 pub mod results;
 pub mod scoring;
 pub mod state;
+pub mod team_decide;
+pub mod team_results;
+pub mod teams;
 pub mod view;
 
 pub use command::{Command, Outcome};
@@ -35,3 +38,5 @@ pub type PlayerId = String;
 mod replay_tests;
 #[cfg(test)]
 mod show_tests;
+#[cfg(test)]
+mod team_tests;

@@ -6,6 +6,7 @@
 use super::events::{ChatFrom, CloseReason, EndReason};
 use super::quiz::{self, Quiz};
 use super::state::{GameState, Role, Settings};
+use super::teams::TeamMode;
 use super::{Command, Fact, GameEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,6 +15,15 @@ use serde_json::{json, Value};
 fn quiz() -> Quiz {
     quiz::parse(serde_json::from_str(include_str!("../../examples/friday-quiz.json")).unwrap())
         .unwrap()
+}
+
+/// The quiz, played in team mode `mode` (its settings say so).
+fn quiz_in(mode: TeamMode) -> Quiz {
+    let mut q = quiz();
+    if let Some(s) = q.settings.as_mut() {
+        s.teams = mode;
+    }
+    q
 }
 
 fn question_ids(q: &Quiz) -> Vec<String> {
@@ -52,6 +62,10 @@ fn random_command(g: &GameState, rng: &mut StdRng, qids: &[String], now: u64) ->
             device_id: rng
                 .gen_bool(0.7)
                 .then(|| format!("device-{:04}", rng.gen_range(0..12))),
+            // Team mode: pick a team by name (new names create teams).
+            team: rng
+                .gen_bool(0.6)
+                .then(|| format!("Team {}", rng.gen_range(0..5))),
         },
         15..=17 => Command::Leave {
             player_id: some_player(rng),
@@ -125,7 +139,9 @@ fn random_command(g: &GameState, rng: &mut StdRng, qids: &[String], now: u64) ->
         92..=94 => Command::StartRound {
             round_id: ["r1", "r2", "zz"][rng.gen_range(0..3)].into(),
         },
-        95 => Command::LoadQuiz { quiz: quiz() },
+        95 => Command::LoadQuiz {
+            quiz: quiz_in(g.settings.teams),
+        },
         97 => match g.bans().first() {
             Some(b) if rng.gen_bool(0.8) => Command::Unban {
                 ban_id: b.ban_id.clone(),
@@ -137,12 +153,65 @@ fn random_command(g: &GameState, rng: &mut StdRng, qids: &[String], now: u64) ->
         98 => Command::ShowLeaderboard {
             shown: rng.gen_bool(0.7),
         },
+        99 => random_team_command(g, rng, &players, qids),
         96 if rng.gen_bool(0.2) => Command::End {
             reason: EndReason::Mc,
         },
         _ => Command::CloseQuestion {
             reason: CloseReason::Timer,
             opening: Some(rng.gen_range(0..5)),
+        },
+    }
+}
+
+/// A random team command (the MC's).
+fn random_team_command(
+    g: &GameState,
+    rng: &mut StdRng,
+    players: &[String],
+    qids: &[String],
+) -> Command {
+    let teams: Vec<String> = g.teams().iter().map(|t| t.id.clone()).collect();
+    let some_team = |rng: &mut StdRng| -> String {
+        if teams.is_empty() || rng.gen_bool(0.05) {
+            "t999".into()
+        } else {
+            teams[rng.gen_range(0..teams.len())].clone()
+        }
+    };
+    match rng.gen_range(0..7) {
+        0 => Command::CreateTeam {
+            name: format!("Team {}", rng.gen_range(0..8)),
+        },
+        1 => Command::RenameTeam {
+            team_id: some_team(rng),
+            name: format!("Renamed {}", rng.gen_range(0..8)),
+        },
+        2 => Command::RemoveTeam {
+            team_id: some_team(rng),
+        },
+        3 => Command::MergeTeams {
+            from: some_team(rng),
+            into: some_team(rng),
+        },
+        4 if !players.is_empty() => Command::SetTeam {
+            player_id: players[rng.gen_range(0..players.len())].clone(),
+            team_id: rng.gen_bool(0.8).then(|| some_team(rng)),
+        },
+        5 => Command::OverrideTeamScore {
+            team_id: some_team(rng),
+            question_id: qids[rng.gen_range(0..qids.len())].clone(),
+            score: rng.gen_range(0..3) as f64 / 2.0,
+        },
+        _ => Command::SetTeamMode {
+            mode: [
+                TeamMode::Sum,
+                TeamMode::Mean,
+                TeamMode::Sheet,
+                TeamMode::Off,
+            ][rng.gen_range(0..4)],
+            max_teams: rng.gen_bool(0.3).then(|| rng.gen_range(1..6)),
+            max_team_size: rng.gen_bool(0.3).then(|| rng.gen_range(1..4)),
         },
     }
 }
@@ -161,14 +230,25 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
     let mut newer = std::collections::HashMap::<&str, usize>::new();
     for seed in 0..300u64 {
         let mut rng = StdRng::seed_from_u64(seed);
+        // Most runs play in teams, in each mode.
         let settings = Settings {
             speed_bonus: seed % 2 == 0,
+            teams: [
+                TeamMode::Off,
+                TeamMode::Sum,
+                TeamMode::Mean,
+                TeamMode::Sheet,
+            ][seed as usize % 4],
             ..Settings::default()
         };
         let mut live = GameState::new("ABCDE", "Night", settings.clone());
         let mut log: Vec<String> = Vec::new();
         let mut live_events: Vec<GameEvent> = Vec::new();
-        let first = live.decide(Command::LoadQuiz { quiz: quiz() }).unwrap();
+        let first = live
+            .decide(Command::LoadQuiz {
+                quiz: quiz_in(settings.teams),
+            })
+            .unwrap();
         for f in &first.facts {
             live_events.extend(live.evolve(f));
         }
@@ -210,6 +290,11 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
             "playerUnbanned",
             "leaderboardShown",
             "deviceId",
+            "teamCreated",
+            "teamMemberSet",
+            "sheetAnswered",
+            "teamRemoved",
+            "teamAwards",
         ] {
             *newer.entry(kind).or_default() += log.iter().filter(|r| r.contains(kind)).count();
         }

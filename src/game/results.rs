@@ -50,7 +50,7 @@ pub fn rows(game: &mut GameState) -> Vec<Row> {
 }
 
 /// Quotes a CSV field when needed, and defuses spreadsheet formulas.
-fn field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
         format!("'{s}")
     } else {
@@ -63,7 +63,7 @@ fn field(s: &str) -> String {
     }
 }
 
-fn num(x: f64) -> String {
+pub(super) fn num(x: f64) -> String {
     if x.fract() == 0.0 {
         format!("{}", x as i64)
     } else {
@@ -84,11 +84,11 @@ pub fn csv(rows: &[Row]) -> String {
         };
         let cols = [
             r.rank.to_string(),
-            field(&r.player_id),
-            field(&r.name),
-            field(&r.round_id),
-            field(&r.question_id),
-            field(&answer),
+            csv_field(&r.player_id),
+            csv_field(&r.name),
+            csv_field(&r.round_id),
+            csv_field(&r.question_id),
+            csv_field(&answer),
             r.correct.map(|c| c.to_string()).unwrap_or_default(),
             r.marked_by.clone().unwrap_or_default(),
             r.score.map(num).unwrap_or_default(),
@@ -106,11 +106,11 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_formulas_defused() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("=SUM(A1)"), "'=SUM(A1)");
-        assert_eq!(field("-5"), "-5");
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("-5"), "-5");
         assert_eq!(num(1.5), "1.5");
         assert_eq!(num(2.0), "2");
     }

@@ -34,6 +34,7 @@ fn join(g: &mut GameState, id: &str, name: &str, device: Option<&str>) -> Result
         player_id: id.into(),
         name: name.into(),
         device_id: device.map(String::from),
+        team: None,
     })
     .map(drop)
 }

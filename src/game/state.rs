@@ -6,6 +6,7 @@ use super::events::AwardView;
 use super::leaderboard::{Entry, Standings, TOP_N};
 use super::marking::{self, Assignment};
 use super::quiz::{Question, Quiz};
+use super::teams::{self, TeamMode, Teams};
 use super::GameEvent;
 use super::PlayerId;
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,24 @@ pub struct Settings {
     pub speed_bonus: bool,
     pub chat: bool,
     pub max_players: usize,
+    /// Extension: team mode (`off`, `sum`, `mean`, `sheet`); left out when
+    /// off, so settings written before teams existed read back the same.
+    #[serde(skip_serializing_if = "TeamMode::is_off")]
+    pub teams: TeamMode,
+    /// Extension: at most this many teams (left out at its default).
+    #[serde(skip_serializing_if = "is_default_max_teams")]
+    pub max_teams: usize,
+    /// Extension: at most this many players in one team.
+    #[serde(skip_serializing_if = "is_default_max_team_size")]
+    pub max_team_size: usize,
+}
+
+fn is_default_max_teams(n: &usize) -> bool {
+    *n == teams::DEFAULT_MAX_TEAMS
+}
+
+fn is_default_max_team_size(n: &usize) -> bool {
+    *n == teams::DEFAULT_MAX_TEAM_SIZE
 }
 
 impl Default for Settings {
@@ -69,6 +88,9 @@ impl Default for Settings {
             speed_bonus: false,
             chat: false,
             max_players: 10_000,
+            teams: TeamMode::Off,
+            max_teams: teams::DEFAULT_MAX_TEAMS,
+            max_team_size: teams::DEFAULT_MAX_TEAM_SIZE,
         }
     }
 }
@@ -299,6 +321,9 @@ pub struct GameState {
     /// Removed players kept out (see [`Ban`]).
     #[serde(default)]
     pub(super) bans: Vec<Ban>,
+    /// Team mode's teams, sheets and team awards (see [`teams`]).
+    #[serde(default)]
+    pub(super) teams: Teams,
 }
 
 impl GameState {
@@ -324,6 +349,7 @@ impl GameState {
             marked: Vec::new(),
             leaderboard_shown: false,
             bans: Vec::new(),
+            teams: Teams::default(),
         }
     }
 
@@ -423,6 +449,7 @@ impl GameState {
                 });
             }
         }
+        events.extend(self.team_rescore());
         events
     }
 

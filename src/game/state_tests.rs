@@ -36,6 +36,7 @@ fn add(g: &mut GameState, id: &str, name: &str) -> Result<(Outcome, Vec<GameEven
         player_id: id.into(),
         name: name.into(),
         device_id: None,
+        team: None,
     })
 }
 

@@ -77,12 +77,29 @@ impl GameState {
                         "playerId": e.player_id, "name": e.name, "score": e.score, "rank": e.rank,
                         "answers": answers, "awards": awards,
                     });
-                    let mine = self.marking.as_ref().and_then(|m| m.of_marker(pid));
-                    if let Some(a) = mine {
-                        snap["me"]["assignment"] = json!({
-                            "assignmentId": a.assignment_id, "roundId": a.round_id,
-                            "items": self.items(a), "marks": a.marks,
-                        });
+                    // In team mode a team may mark several players' answers:
+                    // `assignments` lists them all, `assignment` is the first.
+                    // Without a team, the marker index answers in O(1) (a
+                    // reconnect storm during marking must not cost N^2).
+                    let candidates: Vec<&crate::game::marking::Assignment> =
+                        match (self.marking.as_ref(), self.teams.of.get(pid.as_str())) {
+                            (Some(m), Some(_)) => m.assignments.iter().collect(),
+                            (Some(m), None) => m.of_marker(pid).into_iter().collect(),
+                            (None, _) => Vec::new(),
+                        };
+                    let mine: Vec<Value> = candidates
+                        .into_iter()
+                        .filter(|a| self.may_mark(a, pid))
+                        .map(|a| {
+                            json!({
+                                "assignmentId": a.assignment_id, "roundId": a.round_id,
+                                "items": self.items(a), "marks": a.marks,
+                            })
+                        })
+                        .collect();
+                    if let Some(first) = mine.first() {
+                        snap["me"]["assignment"] = first.clone();
+                        snap["me"]["assignments"] = Value::Array(mine);
                     }
                 }
             }
@@ -128,6 +145,7 @@ impl GameState {
                 snap["players"] = Value::Array(names);
             }
         }
+        self.team_snapshot(&mut snap, view);
         snap
     }
 }

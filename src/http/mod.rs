@@ -10,6 +10,7 @@ mod players;
 mod quiz;
 mod results;
 mod sessions;
+mod teams;
 
 use crate::auth::{AuthError, Claims};
 use crate::error::ApiError;
@@ -160,6 +161,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/api/sessions/{code}/settings",
         web::patch().to(quiz::settings),
+    )
+    .route("/api/sessions/{code}/teams", web::get().to(teams::list))
+    .route("/api/sessions/{code}/teams", web::post().to(teams::create))
+    .route(
+        "/api/sessions/{code}/teams/mode",
+        web::put().to(teams::mode),
+    )
+    .route(
+        "/api/sessions/{code}/teams/members/{player_id}",
+        web::put().to(teams::assign),
+    )
+    .route(
+        "/api/sessions/{code}/teams/{team_id}",
+        web::patch().to(teams::rename),
+    )
+    .route(
+        "/api/sessions/{code}/teams/{team_id}",
+        web::delete().to(teams::remove),
+    )
+    .route(
+        "/api/sessions/{code}/teams/{team_id}/merge",
+        web::post().to(teams::merge),
+    )
+    .route(
+        "/api/sessions/{code}/team-scores",
+        web::post().to(teams::score),
     )
     .route("/api/sessions/{code}/answers", web::post().to(play::answer))
     .route("/api/sessions/{code}/marks", web::post().to(play::mark))

@@ -43,6 +43,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/media/bridge.svg"),
     ),
     (
+        "static/player-teams.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/player-teams.js"),
+    ),
+    (
+        "static/mc-teams.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/mc-teams.js"),
+    ),
+    (
         "static/player.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/player.js"),

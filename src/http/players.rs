@@ -19,6 +19,9 @@ pub struct JoinBody {
     /// Extension: the client's device id (see docs/protocol.md).
     #[serde(default)]
     device_id: Option<String>,
+    /// Extension: in team mode, the team to join (id or name) or create.
+    #[serde(default)]
+    team: Option<String>,
 }
 
 pub async fn join(
@@ -34,6 +37,7 @@ pub async fn join(
         .send(CreatePlayer {
             name: body.name,
             device_id: body.device_id,
+            team: body.team,
         })
         .await
         .map_err(ApiError::from)??;

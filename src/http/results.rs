@@ -2,8 +2,9 @@
 
 use super::{authorized, session};
 use crate::error::ApiError;
-use crate::game::results;
+use crate::game::{results, team_results};
 use crate::session::messages::{ReadLeaderboard, ReadMarking, ReadResults};
+use crate::session::teams::ReadTeamResults;
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
@@ -23,9 +24,11 @@ pub async fn results(
     let (claims, s) = authorized(&req, &app, &code).await?;
     let rows = s
         .send(ReadResults {
-            claims: Some(claims),
+            claims: Some(claims.clone()),
         })
         .await??;
+    let teams = s.send(ReadTeamResults { claims }).await??;
+    let by_player = req.query_string().split('&').any(|kv| kv == "by=player");
     let wants_csv = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
@@ -42,9 +45,17 @@ pub async fn results(
                     code.to_uppercase()
                 ),
             ))
-            .body(results::csv(&rows)));
+            .body(match &teams {
+                // Team mode: by team, unless `by=player` asks for players.
+                Some(t) if !by_player => team_results::csv(t),
+                _ => results::csv(&rows),
+            }));
     }
-    Ok(HttpResponse::Ok().json(json!({ "rows": rows })))
+    let mut body = json!({ "rows": rows });
+    if let Some(t) = teams {
+        body["teams"] = json!(t);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn marking(

@@ -34,8 +34,10 @@ pub const EVENTS_KEPT: u64 = 20_000;
 
 /// One thing for the writer to do.
 enum Op {
+    /// Boxed: the header (with its settings) is the largest payload, and
+    /// every op is moved through the writer's queue.
     Create(
-        SessionHeader,
+        Box<SessionHeader>,
         tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
     ),
     Append(Append),
@@ -171,7 +173,7 @@ impl SessionLog for SqliteLog {
         header: SessionHeader,
         done: tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
     ) -> Result<(), LogBusy> {
-        self.send(Op::Create(header, done))
+        self.send(Op::Create(Box::new(header), done))
     }
 
     fn append(&self, append: Append) -> Result<(), LogBusy> {

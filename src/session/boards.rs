@@ -74,6 +74,7 @@ impl Session {
             events.push(GameEvent::LeaderboardUpdated {
                 top: self.live.top(),
                 total_players: self.live.total_players(),
+                teams: self.live.team_top(),
             });
             self.board.owed = true;
         }
@@ -83,7 +84,10 @@ impl Session {
                 let entries = self.live.leaderboard();
                 self.board.remember(&entries);
                 self.board.owed = false;
-                events.push(GameEvent::LeaderboardFull { entries });
+                events.push(GameEvent::LeaderboardFull {
+                    entries,
+                    teams: self.live.team_all(),
+                });
             }
         } else if self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every) {
             self.board.owed = false;

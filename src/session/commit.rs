@@ -132,6 +132,10 @@ impl Session {
                     self.leaderboard_dirty = true;
                     self.ranks_dirty = true;
                 }
+                // Team mode: the team lines of the leaderboard moved.
+                GameEvent::TeamScoreUpdated { .. } | GameEvent::TeamRemoved { to: None, .. } => {
+                    self.leaderboard_dirty = true
+                }
                 GameEvent::AnswerSubmitted { .. } if audience == Audience::Mc => {
                     self.display_answered = Some(e.clone())
                 }

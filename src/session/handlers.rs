@@ -191,6 +191,7 @@ impl Handler<Join> for Session {
                     player_id: pid,
                     name,
                     device_id: msg.device_id,
+                    team: msg.team,
                 };
                 self.make_room(ctx);
                 let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
@@ -408,6 +409,7 @@ impl Handler<CreatePlayer> for Session {
             player_id: pid.clone(),
             name: msg.name,
             device_id: msg.device_id,
+            team: msg.team,
         };
         self.make_room(ctx);
         let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
@@ -476,7 +478,11 @@ impl Handler<ReadLeaderboard> for Session {
 
     fn handle(&mut self, _: ReadLeaderboard, _: &mut Context<Self>) -> Self::Result {
         let entries = self.durable.leaderboard();
-        MessageResult(json!({"entries": entries, "totalPlayers": self.durable.total_players()}))
+        let mut v = json!({"entries": entries, "totalPlayers": self.durable.total_players()});
+        if let Some(teams) = self.durable.team_all() {
+            v["teams"] = json!(teams);
+        }
+        MessageResult(v)
     }
 }
 

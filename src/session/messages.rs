@@ -22,6 +22,8 @@ pub struct Join {
     pub name: Option<String>,
     /// A new player's device id (`deviceId`), if the client sent one.
     pub device_id: Option<String>,
+    /// Team mode: the team a new player joins or creates.
+    pub team: Option<String>,
     pub since: Option<u64>,
     pub reply_id: Option<Value>,
     pub outbox: Arc<Outbox>,
@@ -64,6 +66,8 @@ pub struct Apply {
 pub struct CreatePlayer {
     pub name: String,
     pub device_id: Option<String>,
+    /// Team mode: the team to join or create.
+    pub team: Option<String>,
 }
 
 /// The snapshot for the caller's view.

@@ -20,6 +20,7 @@ pub mod messages;
 pub mod presence;
 pub mod ring;
 pub mod seats;
+pub mod teams;
 
 use crate::auth::{Auth, Claims};
 use crate::config::Config;

@@ -166,6 +166,7 @@ fn write_log(db: &std::path::Path, sessions: usize, players: usize, k: usize) ->
                 player_id: format!("p{p}"),
                 name: format!("Player {p}"),
                 device_id: None,
+                team: None,
             });
         }
         let mut now = 1_700_000_000_000u64;
