@@ -134,6 +134,17 @@ pub struct Config {
     /// instead of refusing to start. Comma-separated; never applied silently.
     #[arg(long, env = "QUIZCAST_QUARANTINE", value_delimiter = ',')]
     pub quarantine: Vec<String>,
+    /// Cluster mode: NATS servers (`nats://host:port`, comma-separated, any
+    /// of one JetStream cluster) that keep the session log instead of the
+    /// SQLite database (which then holds only the signing secret). For now
+    /// one quizcast node serves every session it holds; edges, ownership
+    /// leases and failover come next (docs/cluster.md).
+    #[arg(long, env = "QUIZCAST_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// Replicas of the cluster log's stream and buckets: 3 survives the
+    /// loss of any one NATS server; at most the number of servers.
+    #[arg(long, env = "QUIZCAST_CLUSTER_REPLICAS", default_value_t = 3)]
+    pub cluster_replicas: usize,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,
@@ -195,6 +206,21 @@ mod tests {
         assert_eq!(c.close_grace_ms, 5_000);
         assert_eq!((c.join_rate, c.join_burst), (5.0, 500.0));
         assert_eq!((c.upgrade_rate, c.upgrade_burst), (50.0, 1000.0));
+        assert!(c.cluster.is_empty(), "SQLite is the default log");
+    }
+
+    #[test]
+    fn cluster_takes_a_list_of_nats_urls() {
+        let c = Config::parse_from([
+            "quizcast",
+            "--cluster",
+            "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+        ]);
+        assert_eq!(
+            c.cluster,
+            ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+        );
+        assert_eq!(c.cluster_replicas, 3);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`outbox`]: a connection's bounded outbound queue (slow-consumer policy).
 //! - [`registry`]: session code -> session actor.
 //! - [`http`]: HTTP handlers, one file per resource.
-//! - [`journal`]: the session log (facts and events), fenced appends; SQLite.
+//! - [`journal`]: the session log (facts and events), fenced appends; SQLite,
+//!   or NATS JetStream in cluster mode (`--cluster`).
 //! - [`store`]: the database schema (migrations) and the signing secret.
 //! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
 //! - [`auth`], [`config`], [`metrics`], [`error`].
@@ -81,22 +82,53 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     drop(db);
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
-    let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) = if cfg.journal {
-        let opts = journal::sqlite::LoadOptions {
-            retention_ms: cfg.ended_retention_secs * 1000,
-            ring_events: cfg.recovery_events,
-            quarantine: cfg
-                .quarantine
-                .iter()
-                .map(|c| c.trim().to_uppercase())
-                .collect(),
+    let cluster: Vec<String> = cfg
+        .cluster
+        .iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) =
+        if cfg.journal && !cluster.is_empty() {
+            let opts = journal::nats::LoadOptions {
+                retention_ms: cfg.ended_retention_secs * 1000,
+                ring_events: cfg.recovery_events,
+                quarantine: cfg
+                    .quarantine
+                    .iter()
+                    .map(|c| c.trim().to_uppercase())
+                    .collect(),
+            };
+            let nats = journal::nats::ClusterOptions {
+                urls: cluster.clone(),
+                replicas: cfg.cluster_replicas,
+            };
+            let (l, stored) = journal::nats::NatsLog::open(&nats, &opts, metrics.clone())?;
+            log::info!(
+                "cluster mode: the session log is on NATS JetStream at {} (stream {}, R{}); \
+             this node serves every session it holds: edges, ownership leases and failover \
+             between nodes are not built yet (docs/cluster.md)",
+                cluster.join(","),
+                journal::nats::STREAM,
+                cfg.cluster_replicas
+            );
+            (Some(Arc::new(l)), stored)
+        } else if cfg.journal {
+            let opts = journal::sqlite::LoadOptions {
+                retention_ms: cfg.ended_retention_secs * 1000,
+                ring_events: cfg.recovery_events,
+                quarantine: cfg
+                    .quarantine
+                    .iter()
+                    .map(|c| c.trim().to_uppercase())
+                    .collect(),
+            };
+            let (l, stored) =
+                journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
+            (Some(Arc::new(l)), stored)
+        } else {
+            (None, Vec::new())
         };
-        let (l, stored) =
-            journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
-        (Some(Arc::new(l)), stored)
-    } else {
-        (None, Vec::new())
-    };
     let env = Arc::new(Env {
         cfg: cfg.clone(),
         auth: Arc::new(Auth::new(secret.as_bytes())),
