@@ -8,7 +8,9 @@
 mod cluster;
 mod common;
 
+use cluster::client::{history, ok, snapshots, Client};
 use cluster::NatsCluster;
+use common::{Child, TestServer};
 use quizcast::game::events::ChatFrom;
 use quizcast::game::state::Settings;
 use quizcast::game::{Audience, Fact, Role};
@@ -17,6 +19,7 @@ use quizcast::journal::{
     Append, AppendFailure, Committed, LoggedEvent, Record, SessionHeader, SessionLog,
 };
 use quizcast::metrics::Metrics;
+use serde_json::{json, Value};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -199,4 +202,203 @@ fn a_record_larger_than_max_payload_is_refused_and_the_session_goes_on() {
     log.flush();
     assert_eq!(next(&rx), (1, Ok(())));
     log.close();
+}
+
+/// Kills the quizcast node, restarts it on the cluster, and checks that
+/// every role's snapshot and the session's seq are as before; everyone
+/// resumes with `since` (no resync) and gets what it missed.
+async fn crash_and_resume(
+    child: &mut Child,
+    db: &std::path::Path,
+    args: &[&str],
+    code: &str,
+    clients: &mut [&mut Client],
+    tokens: &[(&str, Option<&str>)],
+) -> (TestServer, u64) {
+    let api = child.api();
+    let before = snapshots(&api, code, tokens).await;
+    let (seq_before, _) = history(&api, code, tokens[0].1, 0).await;
+    child.kill9();
+    for c in clients.iter_mut() {
+        c.ws = None;
+    }
+    *child = Child::spawn(db, args);
+    let api = child.api();
+    let after = snapshots(&api, code, tokens).await;
+    for ((who, _), (b, a)) in tokens.iter().zip(before.iter().zip(&after)) {
+        assert_eq!(a, b, "{who}: the snapshot changed across the crash");
+    }
+    let (seq_after, _) = history(&api, code, tokens[0].1, 0).await;
+    assert_eq!(seq_after, seq_before, "the seq read back from the cluster");
+    for c in clients.iter_mut() {
+        c.resume(&api).await;
+    }
+    (api, seq_before)
+}
+
+#[actix_rt::test]
+async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_stream_leader() {
+    let Some(mut cluster) = NatsCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    let args = [
+        "--cluster",
+        urls.as_str(),
+        "--secret",
+        "cluster-test-secret",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("q.db");
+    let mut child = Child::spawn(&db, &args);
+    let api = child.api();
+    let quiz: Value = serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap();
+    let (code, mc_t) = api.create_session(json!({"quiz": quiz})).await;
+    let code = code.as_str();
+    let path = |p: &str| format!("/api/sessions/{code}{p}");
+    let join = |role: &str| json!({"sessionCode": code, "role": role});
+    let mut mc = Client::connect(
+        &api,
+        "mc",
+        json!({"sessionCode": code, "role": "mc", "token": mc_t}),
+    )
+    .await;
+    let mut display = Client::connect(&api, "display", join("display")).await;
+    let mut ada = Client::connect(
+        &api,
+        "ada",
+        json!({"sessionCode": code, "role": "player", "name": "Ada"}),
+    )
+    .await;
+    let mut bob = Client::connect(
+        &api,
+        "bob",
+        json!({"sessionCode": code, "role": "player", "name": "Bob"}),
+    )
+    .await;
+    let (ada_t, bob_t) = (ada.token().unwrap(), bob.token().unwrap());
+    let tokens: Vec<(&str, Option<&str>)> = vec![
+        ("mc", Some(&mc_t)),
+        ("display", None),
+        ("ada", Some(&ada_t)),
+        ("bob", Some(&bob_t)),
+    ];
+    let open = |q: &str| json!({"questionId": q, "timeLimitSec": 0});
+    let mut acked: Vec<&str> = Vec::new();
+
+    // Round 1 on the cluster log: answers, chat, reveal; q2 left open.
+    ok(&api, &path("/question"), &mc_t, open("q1")).await;
+    for (c, a) in [(&mut ada, "Paris"), (&mut bob, "Lyon")] {
+        let r = c
+            .call(
+                "answer:submit",
+                "a",
+                json!({"questionId": "q1", "answer": a}),
+            )
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+        acked.push(a);
+    }
+    let r = mc.call("chat:send", "c", json!({"text": "Welcome!"})).await;
+    assert_eq!(r["type"], "ack", "{r}");
+    ok(&api, &path("/question/reveal"), &mc_t, json!({})).await;
+    ok(&api, &path("/question"), &mc_t, open("q2")).await;
+    let r = ada
+        .call(
+            "answer:submit",
+            "b",
+            json!({"questionId": "q2", "answer": 1}),
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    for c in [&mut mc, &mut display, &mut ada, &mut bob] {
+        c.pump(Duration::from_millis(200)).await;
+    }
+
+    // kill -9 the quizcast node; a new one reads everything back from
+    // the cluster: same snapshots, same seq; the next event is last + 1.
+    let clients = &mut [&mut mc, &mut display, &mut ada, &mut bob];
+    let (api, last) = crash_and_resume(&mut child, &db, &args, code, clients, &tokens).await;
+    let r = bob
+        .call(
+            "answer:submit",
+            "c",
+            json!({"questionId": "q2", "answer": 0}),
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    let (_, next) = history(&api, code, Some(&mc_t), last).await;
+    assert_eq!(
+        next.keys().next(),
+        Some(&(last + 1)),
+        "seq goes on at last + 1"
+    );
+    ok(&api, &path("/question/reveal"), &mc_t, json!({})).await;
+
+    // kill -9 the NATS server leading the log stream: play goes on (a
+    // command may wait out the election, or be refused and retried).
+    let leader = cluster::stream_leader(&cluster.url_list()).await;
+    let victim = cluster.index_of(&leader).expect("the leader is ours");
+    cluster.kill9(victim);
+    let killed = std::time::Instant::now();
+    ok(&api, &path("/question"), &mc_t, open("q3")).await;
+    for (c, a) in [(&mut ada, 1969), (&mut bob, 1970)] {
+        let r = c
+            .call(
+                "answer:submit",
+                "d",
+                json!({"questionId": "q3", "answer": a}),
+            )
+            .await;
+        assert_eq!(r["type"], "ack", "{r}");
+    }
+    let r = bob
+        .call("chat:send", "e", json!({"text": "Still here"}))
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    eprintln!(
+        "stream leader {leader} killed: play went on, {:?} for a question and 3 acks",
+        killed.elapsed()
+    );
+    // It comes back and catches up; play goes on.
+    cluster.restart(victim);
+    ok(&api, &path("/question/reveal"), &mc_t, json!({})).await;
+    ok(&api, &path("/question"), &mc_t, open("q4")).await;
+    let r = ada
+        .call(
+            "answer:submit",
+            "f",
+            json!({"questionId": "q4", "answer": "door hinge"}),
+        )
+        .await;
+    assert_eq!(r["type"], "ack", "{r}");
+    acked.push("door hinge");
+    ok(&api, &path("/question/close"), &mc_t, json!({})).await;
+    ok(&api, &path("/end"), &mc_t, json!({})).await;
+    for c in [&mut mc, &mut display, &mut ada, &mut bob] {
+        c.pump(Duration::from_millis(500)).await;
+    }
+
+    // One more node crash after the end: still all there. Every client's
+    // stream is exactly what the log replays (same seqs, same bytes).
+    child.kill9();
+    let child = Child::spawn(&db, &args);
+    let api = child.api();
+    for c in [&mc, &display, &ada, &bob] {
+        let token = c.join["token"].as_str();
+        let (_, full) = history(&api, code, token, 0).await;
+        let mine: Vec<_> = c.events.iter().collect();
+        let theirs: Vec<_> = full.range(c.first_seq + 1..).collect();
+        assert_eq!(mine, theirs, "{}: missed, extra or forked events", c.name);
+    }
+    // The history lives in the JetStream stream, not in the node's file.
+    let (seq, _) = history(&api, code, Some(&mc_t), 0).await;
+    let logged = cluster::last_logged_seq(&cluster.url_list(), code).await;
+    assert_eq!(logged, Some(seq), "the last event is in the log stream");
+    let (s, results) = api.get(&path("/results"), Some(&mc_t)).await;
+    assert_eq!(s, 200, "{results}");
+    let text = results.to_string();
+    for a in acked {
+        assert!(text.contains(a), "{a} missing: {text}");
+    }
 }

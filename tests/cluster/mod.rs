@@ -5,6 +5,8 @@
 //! with a message saying so.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -222,4 +224,23 @@ pub async fn stream_leader(urls: &[String]) -> String {
         assert!(Instant::now() < until, "the log stream has no leader");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The `Quizcast-Seq` header of a session's last message in the log
+/// stream (None: the session has no message there).
+pub async fn last_logged_seq(urls: &[String], code: &str) -> Option<u64> {
+    let client = async_nats::connect(urls.to_vec())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    let stream = js
+        .get_stream(quizcast::journal::nats::STREAM)
+        .await
+        .expect("the log stream");
+    let subject = format!("{}{code}", quizcast::journal::nats::SUBJECT_PREFIX);
+    let m = stream
+        .get_last_raw_message_by_subject(&subject)
+        .await
+        .ok()?;
+    m.headers.get("Quizcast-Seq")?.as_str().parse().ok()
 }

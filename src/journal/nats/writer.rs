@@ -508,6 +508,7 @@ async fn publish(
 ) -> Outcome {
     let deadline = Instant::now() + RETRY_FOR;
     let mut backoff = Duration::from_millis(50);
+    let mut retried = false;
     loop {
         let sent =
             h.js.publish_with_headers(subject.clone(), headers.clone(), payload.clone())
@@ -518,21 +519,43 @@ async fn publish(
         };
         let err = match acked {
             Ok(ack) => return Outcome::Landed(ack.sequence),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => return Outcome::Fenced,
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                // The server deduplicates before it checks the fence, but a
+                // retry refused by the fence may still be our own earlier
+                // attempt: the last message says.
+                if retried {
+                    if let Some(seq) = landed(h, &subject, msg_id).await {
+                        return Outcome::Landed(seq);
+                    }
+                }
+                return Outcome::Fenced;
+            }
             Err(e) => e,
         };
         if Instant::now() + backoff >= deadline {
             // Did it land anyway? The session's last message says.
-            if let Ok(Some((seq, Some(hm)))) = read::last_message(h, &subject).await {
-                if hm.get(NATS_MESSAGE_ID).map(|v| v.as_str()) == Some(msg_id) {
-                    return Outcome::Landed(seq);
-                }
-            }
-            return Outcome::Unavailable(err.to_string());
+            return match landed(h, &subject, msg_id).await {
+                Some(seq) => Outcome::Landed(seq),
+                None => Outcome::Unavailable(err.to_string()),
+            };
         }
+        retried = true;
         log::warn!("{subject}: publish not acknowledged ({err}); retrying");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// The stream sequence of the session's last message if it is the one
+/// published with `msg_id`.
+async fn landed(h: &Handles, subject: &str, msg_id: &str) -> Option<u64> {
+    match read::last_message(h, subject).await {
+        Ok(Some((seq, Some(hm))))
+            if hm.get(NATS_MESSAGE_ID).map(|v| v.as_str()) == Some(msg_id) =>
+        {
+            Some(seq)
+        }
+        _ => None,
     }
 }
 
