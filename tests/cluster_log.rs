@@ -177,7 +177,51 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     assert_eq!(created.blocking_recv().unwrap(), Ok(()));
     let s = log.read_session("ABCDE", 10).unwrap().unwrap();
     assert_eq!((s.pos, s.seq, s.events.len()), (0, 0, 0));
+    snapshots_trim_what_they_replace_once_its_events_are_old(&log);
     log.close();
+}
+
+/// Records 1 (seq 1), 2 (seqs 2..=EVENTS_KEPT + 2) and 3: a snapshot at 3
+/// purges message 1 (its events are more than EVENTS_KEPT old) and keeps 2;
+/// the state and the kept events read back the same.
+fn snapshots_trim_what_they_replace_once_its_events_are_old(log: &NatsLog) {
+    use quizcast::journal::nats::EVENTS_KEPT;
+    let (done, created) = tokio::sync::oneshot::channel();
+    log.create(header("TRIMS"), done).unwrap();
+    log.flush();
+    assert_eq!(created.blocking_recv().unwrap(), Ok(()));
+    let (tx, rx) = mpsc::channel();
+    log.append(append("TRIMS", 1, 0, &tx)).unwrap();
+    log.flush();
+    assert_eq!(next(&rx), (1, Ok(())));
+    let mut many = append("TRIMS", 1, 1, &tx);
+    many.records[0].events = (2..=EVENTS_KEPT + 2)
+        .map(|seq| LoggedEvent {
+            seq,
+            audience: Audience::All,
+            frame: "{}".into(),
+        })
+        .collect();
+    log.append(many).unwrap();
+    log.flush();
+    assert_eq!(next(&rx), (2, Ok(())));
+    let mut last = append("TRIMS", 1, 2, &tx);
+    let top = EVENTS_KEPT + 3;
+    last.records[0].events[0].seq = top;
+    log.append(last).unwrap();
+    log.flush();
+    assert_eq!(next(&rx), (3, Ok(())));
+    let before = log.read_session("TRIMS", 5).unwrap().unwrap();
+    assert_eq!(log.events_after("TRIMS", 0, 1).unwrap()[0].seq, 1);
+    log.snapshot("TRIMS", 3, top, serde_json::to_vec(&before.state).unwrap())
+        .unwrap();
+    log.flush();
+    let after = log.read_session("TRIMS", 5).unwrap().unwrap();
+    assert_eq!((after.pos, after.seq), (3, top));
+    assert_eq!(after.state.to_value(), before.state.to_value());
+    assert_eq!(after.events, before.events);
+    let first = log.events_after("TRIMS", 0, 1).unwrap();
+    assert_eq!(first[0].seq, 2, "record 1 was purged, record 2 kept");
 }
 
 #[test]

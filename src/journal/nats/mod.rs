@@ -27,6 +27,7 @@
 //! are purged (purge by subject below a stream sequence) once their events
 //! are more than [`EVENTS_KEPT`] seqs old, so `since` resumes keep working.
 
+mod publish;
 mod read;
 mod writer;
 

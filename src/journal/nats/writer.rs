@@ -5,14 +5,9 @@
 //! trip, not one per answer), while different sessions publish side by
 //! side (publish async, await the acks together).
 //!
-//! A publish that gets no answer (a leader election, a lost connection) is
-//! retried for [`RETRY_FOR`] with the same `Nats-Msg-Id` and fence, so a
-//! publish that did land is acknowledged as a duplicate instead of being
-//! written twice or refused. If the outcome is still unknown, the last
-//! message of the session tells; if even that cannot be read, the append is
-//! refused (`UNAVAILABLE`) and the session's end is read back from the
-//! cluster before its next publish.
+//! Publishing itself, with its retries, is in [`super::publish`].
 
+use super::publish::{publish, resolve, Outcome};
 use super::read::{self, End, Kept, SessionEntry};
 use super::{subject, ClusterError, Handles, Op, EVENTS_KEPT, H_EPOCH, H_POS, H_SEQ, H_VERSION};
 use crate::game::fact::FACT_VERSION;
@@ -21,20 +16,15 @@ use crate::journal::{Append, AppendFailure, Committed, SessionHeader, StoredSess
 use crate::metrics::Metrics;
 use crate::store::StoreError;
 use async_nats::header::{NATS_EXPECTED_LAST_SUBJECT_SEQUENCE, NATS_MESSAGE_ID};
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::HeaderMap;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long an unanswered publish is retried (covers a stream leader
-/// election, a few seconds) before the append is refused.
-const RETRY_FOR: Duration = Duration::from_secs(15);
 /// Room left in a message for its headers.
 const HEADER_ROOM: usize = 1024;
 
@@ -63,13 +53,6 @@ struct Batch {
     refused: Vec<(Append, AppendFailure)>,
     end: End,
     started: Instant,
-}
-
-/// How a publish ended.
-enum Outcome {
-    Landed(u64),
-    Fenced,
-    Unavailable(String),
 }
 
 pub(super) struct Writer {
@@ -495,89 +478,6 @@ fn notify(a: Append, result: Result<(), AppendFailure>) {
         upto,
         result,
     });
-}
-
-/// Publishes one fenced message, retrying what got no answer (see the
-/// module docs).
-async fn publish(
-    h: &Handles,
-    subject: String,
-    headers: HeaderMap,
-    payload: Bytes,
-    msg_id: &str,
-) -> Outcome {
-    let deadline = Instant::now() + RETRY_FOR;
-    let mut backoff = Duration::from_millis(50);
-    let mut retried = false;
-    loop {
-        let sent =
-            h.js.publish_with_headers(subject.clone(), headers.clone(), payload.clone())
-                .await;
-        let acked = match sent {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        };
-        let err = match acked {
-            Ok(ack) => return Outcome::Landed(ack.sequence),
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                // The server deduplicates before it checks the fence, but a
-                // retry refused by the fence may still be our own earlier
-                // attempt: the last message says.
-                if retried {
-                    if let Some(seq) = landed(h, &subject, msg_id).await {
-                        return Outcome::Landed(seq);
-                    }
-                }
-                return Outcome::Fenced;
-            }
-            Err(e) => e,
-        };
-        if Instant::now() + backoff >= deadline {
-            // Did it land anyway? The session's last message says.
-            return match landed(h, &subject, msg_id).await {
-                Some(seq) => Outcome::Landed(seq),
-                None => Outcome::Unavailable(err.to_string()),
-            };
-        }
-        retried = true;
-        log::warn!("{subject}: publish not acknowledged ({err}); retrying");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(1));
-    }
-}
-
-/// The stream sequence of the session's last message if it is the one
-/// published with `msg_id`.
-async fn landed(h: &Handles, subject: &str, msg_id: &str) -> Option<u64> {
-    match read::last_message(h, subject).await {
-        Ok(Some((seq, Some(hm))))
-            if hm.get(NATS_MESSAGE_ID).map(|v| v.as_str()) == Some(msg_id) =>
-        {
-            Some(seq)
-        }
-        _ => None,
-    }
-}
-
-/// Where a session's log ends, read from the cluster.
-async fn resolve(h: &Handles, code: &str) -> Result<End, StoreError> {
-    let subject = subject(code)?;
-    let epoch = read::entry(h, code).await?.map_or(0, |e| e.epoch);
-    match read::last_message(h, &subject).await? {
-        None => Ok(End {
-            epoch,
-            ..End::default()
-        }),
-        Some((sseq, hm)) => {
-            let (_, e, _, last, seq) = read::parse_headers(code, hm.as_ref())?;
-            Ok(End {
-                epoch: epoch.max(e),
-                pos: last,
-                seq,
-                subject_seq: sseq,
-            })
-        }
-    }
 }
 
 /// Removes a session's records, snapshot and entry (the entry last, so a
