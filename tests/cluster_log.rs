@@ -291,6 +291,9 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
         urls.as_str(),
         "--secret",
         "cluster-test-secret",
+        // Snapshots (and the reads that start from them) all night long.
+        "--snapshot-records",
+        "5",
     ];
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("q.db");
@@ -320,12 +323,20 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
         json!({"sessionCode": code, "role": "player", "name": "Bob"}),
     )
     .await;
+    let mut cy = Client::connect(
+        &api,
+        "cy",
+        json!({"sessionCode": code, "role": "player", "name": "Cy"}),
+    )
+    .await;
     let (ada_t, bob_t) = (ada.token().unwrap(), bob.token().unwrap());
+    let cy_t = cy.token().unwrap();
     let tokens: Vec<(&str, Option<&str>)> = vec![
         ("mc", Some(&mc_t)),
         ("display", None),
         ("ada", Some(&ada_t)),
         ("bob", Some(&bob_t)),
+        ("cy", Some(&cy_t)),
     ];
     let open = |q: &str| json!({"questionId": q, "timeLimitSec": 0});
     let mut acked: Vec<&str> = Vec::new();
@@ -355,13 +366,13 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
         )
         .await;
     assert_eq!(r["type"], "ack", "{r}");
-    for c in [&mut mc, &mut display, &mut ada, &mut bob] {
+    for c in [&mut mc, &mut display, &mut ada, &mut bob, &mut cy] {
         c.pump(Duration::from_millis(200)).await;
     }
 
     // kill -9 the quizcast node; a new one reads everything back from
     // the cluster: same snapshots, same seq; the next event is last + 1.
-    let clients = &mut [&mut mc, &mut display, &mut ada, &mut bob];
+    let clients = &mut [&mut mc, &mut display, &mut ada, &mut bob, &mut cy];
     let (api, last) = crash_and_resume(&mut child, &db, &args, code, clients, &tokens).await;
     let r = bob
         .call(
@@ -418,6 +429,67 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
     assert_eq!(r["type"], "ack", "{r}");
     acked.push("door hinge");
     ok(&api, &path("/question/close"), &mc_t, json!({})).await;
+    let ada_id = player_id(&api, code, &ada_t).await;
+    let score = json!({"playerId": ada_id, "questionId": "q4", "score": 1});
+    ok(&api, &path("/scores"), &mc_t, score).await;
+
+    // The picture round, peer-marked; the node is killed mid-marking.
+    for (qid, answers) in [
+        (
+            "q5",
+            [("Eiffel Tower", 0), ("Big Ben", 1), ("Tour Eiffel", 2)],
+        ),
+        ("q6", [("San Francisco", 0), ("Oakland", 1), ("SF", 2)]),
+    ] {
+        ok(&api, &path("/question"), &mc_t, open(qid)).await;
+        for (a, who) in answers {
+            let c = [&mut ada, &mut bob, &mut cy].into_iter().nth(who).unwrap();
+            let r = c
+                .call(
+                    "answer:submit",
+                    "g",
+                    json!({"questionId": qid, "answer": a}),
+                )
+                .await;
+            assert_eq!(r["type"], "ack", "{r}");
+        }
+        ok(&api, &path("/question/close"), &mc_t, json!({})).await;
+    }
+    let marking = json!({"enabled": true, "roundId": "r2"});
+    ok(&api, &path("/marking"), &mc_t, marking).await;
+    for c in [&mut ada, &mut bob] {
+        c.pump(Duration::from_millis(300)).await;
+        let a = c
+            .events
+            .values()
+            .rev()
+            .find(|e| e["type"] == "marking:assignment-created")
+            .cloned()
+            .unwrap_or_else(|| panic!("{}: no assignment", c.name));
+        let aid = a["data"]["assignmentId"].as_str().unwrap().to_string();
+        for item in a["data"]["items"].as_array().unwrap() {
+            let mark = json!({"assignmentId": aid, "questionId": item["questionId"], "score": 1});
+            let r = c.call("mark:submit", "m", mark).await;
+            assert_eq!(r["type"], "ack", "{r}");
+        }
+    }
+    let clients = &mut [&mut mc, &mut display, &mut ada, &mut bob, &mut cy];
+    let (api, _) = crash_and_resume(&mut child, &db, &args, code, clients, &tokens).await;
+    ok(&api, &path("/marking"), &mc_t, json!({"enabled": false})).await;
+
+    // A kick, a last chat, the end.
+    let cy_id = player_id(&api, code, &cy_t).await;
+    let kick = api
+        .request(
+            "DELETE",
+            &path(&format!("/players/{cy_id}")),
+            Some(&mc_t),
+            None,
+        )
+        .await;
+    assert_eq!(kick.0, 204, "{}", kick.1);
+    let r = bob.call("chat:send", "h", json!({"text": "Bye Cy"})).await;
+    assert_eq!(r["type"], "ack", "{r}");
     ok(&api, &path("/end"), &mc_t, json!({})).await;
     for c in [&mut mc, &mut display, &mut ada, &mut bob] {
         c.pump(Duration::from_millis(500)).await;
@@ -439,10 +511,19 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
     let (seq, _) = history(&api, code, Some(&mc_t), 0).await;
     let logged = cluster::last_logged_seq(&cluster.url_list(), code).await;
     assert_eq!(logged, Some(seq), "the last event is in the log stream");
+    assert!(cluster::has_snapshot(&cluster.url_list(), code).await);
     let (s, results) = api.get(&path("/results"), Some(&mc_t)).await;
     assert_eq!(s, 200, "{results}");
     let text = results.to_string();
     for a in acked {
         assert!(text.contains(a), "{a} missing: {text}");
     }
+}
+
+/// A player's id, from their own snapshot.
+async fn player_id(api: &TestServer, code: &str, token: &str) -> String {
+    let (_, v) = api
+        .get(&format!("/api/sessions/{code}/state"), Some(token))
+        .await;
+    v["me"]["playerId"].as_str().expect("playerId").to_string()
 }

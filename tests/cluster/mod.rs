@@ -244,3 +244,16 @@ pub async fn last_logged_seq(urls: &[String], code: &str) -> Option<u64> {
         .ok()?;
     m.headers.get("Quizcast-Seq")?.as_str().parse().ok()
 }
+
+/// Whether the session has a snapshot in the cluster's snapshot store.
+pub async fn has_snapshot(urls: &[String], code: &str) -> bool {
+    let client = async_nats::connect(urls.to_vec())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    let store = js
+        .get_object_store(quizcast::journal::nats::SNAPSHOTS_BUCKET)
+        .await
+        .expect("the snapshot store");
+    store.info(code).await.is_ok()
+}
