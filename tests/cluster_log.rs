@@ -498,7 +498,7 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
     // One more node crash after the end: still all there. Every client's
     // stream is exactly what the log replays (same seqs, same bytes).
     child.kill9();
-    let child = Child::spawn(&db, &args);
+    let mut child = Child::spawn(&db, &args);
     let api = child.api();
     for c in [&mc, &display, &ada, &bob] {
         let token = c.join["token"].as_str();
@@ -518,6 +518,8 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
     for a in acked {
         assert!(text.contains(a), "{a} missing: {text}");
     }
+    // A clean stop flushes the cluster log and exits 0.
+    assert!(child.term().success());
 }
 
 /// A player's id, from their own snapshot.
@@ -526,4 +528,38 @@ async fn player_id(api: &TestServer, code: &str, token: &str) -> String {
         .get(&format!("/api/sessions/{code}/state"), Some(token))
         .await;
     v["me"]["playerId"].as_str().expect("playerId").to_string()
+}
+
+#[test]
+fn a_node_whose_cluster_cannot_be_reached_refuses_to_start_and_says_why() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast"))
+        .args(["--addr", "127.0.0.1:0", "--cluster"])
+        .arg(format!("nats://127.0.0.1:{port}"))
+        .arg("--db")
+        .arg(dir.path().join("q.db"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!("still running 30 s after start without a cluster");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("cannot connect to NATS"), "{err}");
 }

@@ -174,11 +174,24 @@ impl NatsLog {
         let handle = rt.handle().clone();
         let cluster = cluster.clone();
         let opts = opts.clone();
-        let (h, loaded) = run_blocking(&handle, async move {
+        let opened = run_blocking(&handle, async move {
             let h = setup(&cluster).await?;
             let loaded = read::load_all(&h, &opts).await?;
             Ok::<_, StoreError>((h, loaded))
-        })??;
+        });
+        let (h, loaded) = match opened {
+            Ok(Ok(got)) => got,
+            Ok(Err(e)) => {
+                // Dropping a runtime blocks, which panics on an async thread
+                // (quizcast starts on one).
+                rt.shutdown_background();
+                return Err(e);
+            }
+            Err(e) => {
+                rt.shutdown_background();
+                return Err(e.into());
+            }
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
         let mut w = writer::Writer::new(h.clone(), metrics);

@@ -163,8 +163,8 @@ impl Writer {
         }
     }
 
-    /// Records a new session at epoch 1, position 0. A code used before (a
-    /// deleted session whose leftovers remain) starts clean.
+    /// Records a new session at epoch 1, position 0. A code used before by
+    /// a session that has ended starts clean; a live one is refused.
     async fn create(&mut self, header: &SessionHeader) -> Result<(), AppendFailure> {
         let code = header.code.as_str();
         let unavailable = |e: &dyn std::fmt::Display| AppendFailure::Unavailable(e.to_string());
@@ -174,6 +174,17 @@ impl Writer {
         match self.h.sessions.create(code, body.clone().into()).await {
             Ok(_) => {}
             Err(e) if e.kind() == async_nats::jetstream::kv::CreateErrorKind::AlreadyExists => {
+                // Never wipe a session that has not ended (another node's,
+                // once several nodes share the cluster): pick another code.
+                let live = read::entry(&self.h, code)
+                    .await
+                    .map_err(|e| unavailable(&e))?
+                    .is_some_and(|e| e.ended_ms.is_none());
+                if live {
+                    return Err(AppendFailure::Unavailable(format!(
+                        "session code {code} is in use in the cluster"
+                    )));
+                }
                 delete_session(&self.h, code)
                     .await
                     .map_err(|e| unavailable(&e))?;
