@@ -88,6 +88,9 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())
         .collect();
+    if !cfg.journal && !cluster.is_empty() {
+        log::warn!("--journal false: sessions stay in memory; --cluster is ignored");
+    }
     let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) =
         if cfg.journal && !cluster.is_empty() {
             let opts = journal::nats::LoadOptions {

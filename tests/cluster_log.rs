@@ -177,6 +177,10 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     assert_eq!(created.blocking_recv().unwrap(), Ok(()));
     let s = log.read_session("ABCDE", 10).unwrap().unwrap();
     assert_eq!((s.pos, s.seq, s.events.len()), (0, 0, 0));
+    // Its first append is fenced at "no message yet" and lands.
+    log.append(append("ABCDE", 1, 0, &tx)).unwrap();
+    log.flush();
+    assert_eq!(next(&rx), (1, Ok(())));
     snapshots_trim_what_they_replace_once_its_events_are_old(&log);
     log.close();
 }
@@ -222,6 +226,43 @@ fn snapshots_trim_what_they_replace_once_its_events_are_old(log: &NatsLog) {
     assert_eq!(after.events, before.events);
     let first = log.events_after("TRIMS", 0, 1).unwrap();
     assert_eq!(first[0].seq, 2, "record 1 was purged, record 2 kept");
+}
+
+#[test]
+fn a_burst_of_appends_goes_out_in_a_few_messages_in_order() {
+    let Some(cluster) = NatsCluster::start(3) else {
+        return;
+    };
+    let metrics = Arc::new(Metrics::default());
+    let (log, _) = NatsLog::open(
+        &ClusterOptions {
+            urls: cluster.url_list(),
+            replicas: 3,
+        },
+        &LoadOptions::default(),
+        metrics.clone(),
+    )
+    .expect("open the cluster log");
+    let (done, created) = tokio::sync::oneshot::channel();
+    log.create(header("BURST"), done).unwrap();
+    log.flush();
+    assert_eq!(created.blocking_recv().unwrap(), Ok(()));
+    let (tx, rx) = mpsc::channel();
+    let n = 2_000;
+    for i in 0..n {
+        log.append(append("BURST", 1, i, &tx)).unwrap();
+    }
+    log.flush();
+    for i in 1..=n {
+        assert_eq!(next(&rx), (i, Ok(())));
+    }
+    let commits = metrics
+        .journal_commits
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(commits < n / 4, "{commits} publishes for {n} appends");
+    let s = log.read_session("BURST", 5).unwrap().unwrap();
+    assert_eq!((s.pos, s.seq), (n, n));
+    log.close();
 }
 
 #[test]
