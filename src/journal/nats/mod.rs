@@ -302,16 +302,25 @@ async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
         .map_err(|e| ClusterError::request("sessions bucket", e))?;
     let snapshots = match js.get_object_store(SNAPSHOTS_BUCKET).await {
         Ok(s) => s,
-        Err(_) => js
-            .create_object_store(jetstream::object_store::Config {
-                bucket: SNAPSHOTS_BUCKET.into(),
-                description: Some("quizcast session snapshots".into()),
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ClusterError::request("snapshot store", e))?,
+        Err(_) => {
+            let created = js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: SNAPSHOTS_BUCKET.into(),
+                    description: Some("quizcast session snapshots".into()),
+                    storage: jetstream::stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                })
+                .await;
+            match created {
+                Ok(s) => s,
+                // Another node created it meanwhile.
+                Err(e) => js
+                    .get_object_store(SNAPSHOTS_BUCKET)
+                    .await
+                    .map_err(|_| ClusterError::request("snapshot store", e))?,
+            }
+        }
     };
     Ok(Handles {
         js,
