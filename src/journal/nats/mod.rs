@@ -289,6 +289,14 @@ async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
         })
         .await
         .map_err(|e| ClusterError::request("log stream", e))?;
+    let found = stream.cached_info().config.num_replicas;
+    if found != replicas {
+        // Changing a live stream's replicas is an operator's decision
+        // (`nats stream edit`), not something to do at every start.
+        log::warn!(
+            "stream {STREAM} has {found} replicas, not the {replicas} asked for; left as it is"
+        );
+    }
     let sessions = js
         .create_or_update_key_value(jetstream::kv::Config {
             bucket: SESSIONS_BUCKET.into(),

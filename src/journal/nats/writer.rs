@@ -68,9 +68,15 @@ pub(super) struct Writer {
     /// Makes message ids unique to this process (see `start`).
     instance: String,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
+    /// The newest snapshot waiting to be written, per session.
+    snap_next: HashMap<String, (u64, u64, Vec<u8>)>,
+    /// Sessions with a snapshot being written.
+    snap_busy: HashSet<String>,
 }
 
 type Inflight = FuturesUnordered<BoxFuture<'static, (Batch, Outcome)>>;
+/// Snapshot writes: (code, pos, seq, how it went).
+type Snapshots = FuturesUnordered<BoxFuture<'static, (String, u64, u64, Result<(), ClusterError>)>>;
 
 impl Writer {
     pub fn new(h: Handles, metrics: Arc<Metrics>) -> Writer {
@@ -83,6 +89,8 @@ impl Writer {
             busy: HashSet::new(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
             flushes: Vec::new(),
+            snap_next: HashMap::new(),
+            snap_busy: HashSet::new(),
         }
     }
 
@@ -94,28 +102,38 @@ impl Writer {
 
     pub async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<Op>) {
         let mut inflight: Inflight = FuturesUnordered::new();
+        let mut snaps: Snapshots = FuturesUnordered::new();
         let mut open = true;
         loop {
-            if open {
-                tokio::select! {
-                    op = rx.recv() => match op {
-                        Some(op) => {
+            tokio::select! {
+                op = rx.recv(), if open => match op {
+                    Some(op) => {
+                        self.handle(op).await;
+                        while let Ok(op) = rx.try_recv() {
                             self.handle(op).await;
-                            while let Ok(op) = rx.try_recv() {
-                                self.handle(op).await;
-                            }
                         }
-                        None => open = false,
-                    },
-                    Some((batch, outcome)) = inflight.next(), if !inflight.is_empty() => {
-                        self.finish(batch, outcome).await;
+                    }
+                    None => open = false,
+                },
+                Some((batch, outcome)) = inflight.next(), if !inflight.is_empty() => {
+                    self.finish(batch, outcome).await;
+                }
+                Some((code, pos, seq, r)) = snaps.next(), if !snaps.is_empty() => {
+                    self.snap_busy.remove(&code);
+                    match r {
+                        Ok(()) => self.trim(&code, pos, seq).await,
+                        Err(e) => log::warn!("session {code}: snapshot at {pos} not written: {e}"),
                     }
                 }
-            } else if let Some((batch, outcome)) = inflight.next().await {
-                self.finish(batch, outcome).await;
+                else => {}
             }
             self.start_ready(&mut inflight).await;
-            if inflight.is_empty() && self.queued.values().all(VecDeque::is_empty) {
+            self.start_snapshots(&mut snaps);
+            let idle = inflight.is_empty()
+                && snaps.is_empty()
+                && self.snap_next.is_empty()
+                && self.queued.values().all(VecDeque::is_empty);
+            if idle {
                 for f in self.flushes.drain(..) {
                     let _ = f.send(());
                 }
@@ -142,9 +160,8 @@ impl Writer {
                 seq,
                 state,
             } => {
-                if let Err(e) = self.snapshot(&code, pos, seq, state).await {
-                    log::warn!("session {code}: snapshot at {pos} not written: {e}");
-                }
+                // A newer snapshot replaces one still waiting.
+                self.snap_next.insert(code, (pos, seq, state));
             }
             Op::Ended { code, at_ms } => {
                 if let Err(e) = self.ended(&code, at_ms).await {
@@ -154,6 +171,7 @@ impl Writer {
             Op::Delete { code } => {
                 self.ends.remove(&code);
                 self.queued.remove(&code);
+                self.snap_next.remove(&code);
                 self.index.remove(&code);
                 if let Err(e) = delete_session(&self.h, &code).await {
                     log::warn!("session {code}: delete: {e}");
@@ -416,33 +434,35 @@ impl Writer {
         }
     }
 
-    /// Stores a snapshot, then purges the messages it replaces whose events
-    /// are more than [`EVENTS_KEPT`] seqs old.
-    async fn snapshot(
-        &mut self,
-        code: &str,
-        pos: u64,
-        seq: u64,
-        state: Vec<u8>,
-    ) -> Result<(), ClusterError> {
-        let subject = subject(code)?;
-        let meta = read::SnapshotMeta {
-            v: FACT_VERSION,
-            pos,
-            seq,
-        };
-        let mut body =
-            serde_json::to_vec(&meta).map_err(|e| ClusterError::request("snapshot", e))?;
-        body.push(b'\n');
-        body.extend_from_slice(&state);
-        self.h
-            .snapshots
-            .put(code, &mut body.as_slice())
-            .await
-            .map_err(|e| ClusterError::request("write a snapshot", e))?;
+    /// Writes the waiting snapshots off the publish path (a large one takes
+    /// a while and must not hold up every session's commits), one at a time
+    /// per session so an older one never lands over a newer one.
+    fn start_snapshots(&mut self, snaps: &mut Snapshots) {
+        let ready: Vec<String> = self
+            .snap_next
+            .keys()
+            .filter(|c| !self.snap_busy.contains(*c))
+            .cloned()
+            .collect();
+        for code in ready {
+            let Some((pos, seq, state)) = self.snap_next.remove(&code) else {
+                continue;
+            };
+            self.snap_busy.insert(code.clone());
+            let store = self.h.snapshots.clone();
+            snaps.push(Box::pin(async move {
+                let r = write_snapshot(&store, &code, pos, seq, state).await;
+                (code, pos, seq, r)
+            }));
+        }
+    }
+
+    /// After a snapshot at `pos` (`seq`): purges the messages it replaces
+    /// whose events are more than [`EVENTS_KEPT`] seqs old.
+    async fn trim(&mut self, code: &str, pos: u64, seq: u64) {
         let keep_from = seq.saturating_sub(EVENTS_KEPT);
         let Some(idx) = self.index.get_mut(code) else {
-            return Ok(());
+            return;
         };
         let mut below = None;
         // The last message always stays: it is the fence.
@@ -455,16 +475,12 @@ impl Writer {
                 _ => break,
             }
         }
-        if let Some(n) = below {
-            self.h
-                .stream
-                .purge()
-                .filter(subject)
-                .sequence(n)
-                .await
-                .map_err(|e| ClusterError::request("trim the log", e))?;
+        let (Some(n), Ok(subject)) = (below, subject(code)) else {
+            return;
+        };
+        if let Err(e) = self.h.stream.purge().filter(subject).sequence(n).await {
+            log::warn!("session {code}: trimming the log below {n}: {e}");
         }
-        Ok(())
     }
 
     async fn ended(&mut self, code: &str, at_ms: u64) -> Result<(), StoreError> {
@@ -480,6 +496,29 @@ impl Writer {
             .map_err(|e| ClusterError::request("mark a session ended", e))?;
         Ok(())
     }
+}
+
+/// Stores a snapshot: a `{"v","pos","seq"}` line, then the state.
+async fn write_snapshot(
+    store: &async_nats::jetstream::object_store::ObjectStore,
+    code: &str,
+    pos: u64,
+    seq: u64,
+    state: Vec<u8>,
+) -> Result<(), ClusterError> {
+    let meta = read::SnapshotMeta {
+        v: FACT_VERSION,
+        pos,
+        seq,
+    };
+    let mut body = serde_json::to_vec(&meta).map_err(|e| ClusterError::request("snapshot", e))?;
+    body.push(b'\n');
+    body.extend_from_slice(&state);
+    store
+        .put(code, &mut body.as_slice())
+        .await
+        .map_err(|e| ClusterError::request("write a snapshot", e))?;
+    Ok(())
 }
 
 fn notify(a: Append, result: Result<(), AppendFailure>) {
