@@ -8,9 +8,9 @@
 mod cluster;
 mod common;
 
-use cluster::client::{history, ok, snapshots, Client};
+use cluster::client::{crash_and_resume, history, ok, player_id, Client};
 use cluster::NatsCluster;
-use common::{Child, TestServer};
+use common::Child;
 use quizcast::game::events::ChatFrom;
 use quizcast::game::state::Settings;
 use quizcast::game::{Audience, Fact, Role};
@@ -289,38 +289,6 @@ fn a_record_larger_than_max_payload_is_refused_and_the_session_goes_on() {
     log.close();
 }
 
-/// Kills the quizcast node, restarts it on the cluster, and checks that
-/// every role's snapshot and the session's seq are as before; everyone
-/// resumes with `since` (no resync) and gets what it missed.
-async fn crash_and_resume(
-    child: &mut Child,
-    db: &std::path::Path,
-    args: &[&str],
-    code: &str,
-    clients: &mut [&mut Client],
-    tokens: &[(&str, Option<&str>)],
-) -> (TestServer, u64) {
-    let api = child.api();
-    let before = snapshots(&api, code, tokens).await;
-    let (seq_before, _) = history(&api, code, tokens[0].1, 0).await;
-    child.kill9();
-    for c in clients.iter_mut() {
-        c.ws = None;
-    }
-    *child = Child::spawn(db, args);
-    let api = child.api();
-    let after = snapshots(&api, code, tokens).await;
-    for ((who, _), (b, a)) in tokens.iter().zip(before.iter().zip(&after)) {
-        assert_eq!(a, b, "{who}: the snapshot changed across the crash");
-    }
-    let (seq_after, _) = history(&api, code, tokens[0].1, 0).await;
-    assert_eq!(seq_after, seq_before, "the seq read back from the cluster");
-    for c in clients.iter_mut() {
-        c.resume(&api).await;
-    }
-    (api, seq_before)
-}
-
 #[actix_rt::test]
 async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_stream_leader() {
     let Some(mut cluster) = NatsCluster::start(3) else {
@@ -561,14 +529,6 @@ async fn a_quiz_night_on_the_cluster_log_survives_kill_9_of_the_node_and_of_the_
     }
     // A clean stop flushes the cluster log and exits 0.
     assert!(child.term().success());
-}
-
-/// A player's id, from their own snapshot.
-async fn player_id(api: &TestServer, code: &str, token: &str) -> String {
-    let (_, v) = api
-        .get(&format!("/api/sessions/{code}/state"), Some(token))
-        .await;
-    v["me"]["playerId"].as_str().expect("playerId").to_string()
 }
 
 #[test]

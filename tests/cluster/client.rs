@@ -3,7 +3,7 @@
 //! seq failing the test; resumes with `since`; commands retried while the
 //! log answers `UNAVAILABLE` (what a real client does), within a bound.
 
-use crate::common::{TestServer, Ws};
+use crate::common::{Child, TestServer, Ws};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -182,4 +182,44 @@ pub async fn history(
         .map(|e| (e["seq"].as_u64().expect("seq"), e.clone()))
         .collect();
     (v["seq"].as_u64().expect("seq"), events)
+}
+
+/// Kills the quizcast node, restarts it on the cluster, and checks that
+/// every role's snapshot and the session's seq are as before; everyone
+/// resumes with `since` (no resync) and gets what it missed.
+pub async fn crash_and_resume(
+    child: &mut Child,
+    db: &std::path::Path,
+    args: &[&str],
+    code: &str,
+    clients: &mut [&mut Client],
+    tokens: &[(&str, Option<&str>)],
+) -> (TestServer, u64) {
+    let api = child.api();
+    let before = snapshots(&api, code, tokens).await;
+    let (seq_before, _) = history(&api, code, tokens[0].1, 0).await;
+    child.kill9();
+    for c in clients.iter_mut() {
+        c.ws = None;
+    }
+    *child = Child::spawn(db, args);
+    let api = child.api();
+    let after = snapshots(&api, code, tokens).await;
+    for ((who, _), (b, a)) in tokens.iter().zip(before.iter().zip(&after)) {
+        assert_eq!(a, b, "{who}: the snapshot changed across the crash");
+    }
+    let (seq_after, _) = history(&api, code, tokens[0].1, 0).await;
+    assert_eq!(seq_after, seq_before, "the seq read back from the cluster");
+    for c in clients.iter_mut() {
+        c.resume(&api).await;
+    }
+    (api, seq_before)
+}
+
+/// A player's id, from their own snapshot.
+pub async fn player_id(api: &TestServer, code: &str, token: &str) -> String {
+    let (_, v) = api
+        .get(&format!("/api/sessions/{code}/state"), Some(token))
+        .await;
+    v["me"]["playerId"].as_str().expect("playerId").to_string()
 }
