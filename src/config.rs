@@ -201,6 +201,17 @@ pub struct Config {
     /// an upload to be saved in a quiz.
     #[arg(long, env = "QUIZCAST_IMAGE_GC_GRACE_SECS", default_value_t = 24 * 3600)]
     pub image_gc_grace_secs: u64,
+    /// Cluster mode: NATS servers (`nats://host:port`, comma-separated, any
+    /// of one JetStream cluster) that keep the session log instead of the
+    /// SQLite database (which then holds only the signing secret). For now
+    /// one quizcast node serves every session it holds; edges, ownership
+    /// leases and failover come next (docs/cluster.md).
+    #[arg(long, env = "QUIZCAST_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// Replicas of the cluster log's stream and buckets: 3 survives the
+    /// loss of any one NATS server; at most the number of servers.
+    #[arg(long, env = "QUIZCAST_CLUSTER_REPLICAS", default_value_t = 3)]
+    pub cluster_replicas: usize,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,
@@ -274,6 +285,21 @@ mod tests {
         assert_eq!(c.seat_reclaim_secs, 60);
         assert_eq!(c.session_mailbox, 16_384);
         assert_eq!(c.malloc_trim_secs, 30);
+        assert!(c.cluster.is_empty(), "SQLite is the default log");
+    }
+
+    #[test]
+    fn cluster_takes_a_list_of_nats_urls() {
+        let c = Config::parse_from([
+            "quizcast",
+            "--cluster",
+            "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+        ]);
+        assert_eq!(
+            c.cluster,
+            ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
+        );
+        assert_eq!(c.cluster_replicas, 3);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`outbox`]: a connection's bounded outbound queue (slow-consumer policy).
 //! - [`registry`]: session code -> session actor.
 //! - [`http`]: HTTP handlers, one file per resource.
-//! - [`journal`]: the session log (facts and events), fenced appends; SQLite.
+//! - [`journal`]: the session log (facts and events), fenced appends; SQLite,
+//!   or NATS JetStream in cluster mode (`--cluster`).
 //! - [`store`]: the database schema (migrations) and the signing secret.
 //! - [`library`]: saved quizzes, uploaded pictures, quiz packages.
 //! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
@@ -94,32 +95,70 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
     trim::spawn(&metrics, cfg.malloc_trim_secs);
-    let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) = if cfg.journal {
-        let opts = journal::sqlite::LoadOptions {
-            retention_ms: cfg.ended_retention_secs * 1000,
-            ring_events: cfg.recovery_events,
-            quarantine: cfg
-                .quarantine
-                .iter()
-                .map(|c| c.trim().to_uppercase())
-                .collect(),
+    let cluster: Vec<String> = cfg
+        .cluster
+        .iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if !cfg.journal && !cluster.is_empty() {
+        log::warn!("--journal false: sessions stay in memory; --cluster is ignored");
+    }
+    let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) =
+        if cfg.journal && !cluster.is_empty() {
+            let opts = journal::nats::LoadOptions {
+                retention_ms: cfg.ended_retention_secs * 1000,
+                ring_events: cfg.recovery_events,
+                quarantine: cfg
+                    .quarantine
+                    .iter()
+                    .map(|c| c.trim().to_uppercase())
+                    .collect(),
+            };
+            let nats = journal::nats::ClusterOptions {
+                urls: cluster.clone(),
+                replicas: cfg.cluster_replicas,
+            };
+            let (l, stored) = journal::nats::NatsLog::open(&nats, &opts, metrics.clone())?;
+            log::info!(
+                "cluster mode: the session log is on NATS JetStream at {} (stream {}, R{}); \
+             this node serves every session it holds: edges, ownership leases and failover \
+             between nodes are not built yet (docs/cluster.md)",
+                cluster.join(","),
+                journal::nats::STREAM,
+                cfg.cluster_replicas
+            );
+            (Some(Arc::new(l)), stored)
+        } else if cfg.journal {
+            let opts = journal::sqlite::LoadOptions {
+                retention_ms: cfg.ended_retention_secs * 1000,
+                ring_events: cfg.recovery_events,
+                quarantine: cfg
+                    .quarantine
+                    .iter()
+                    .map(|c| c.trim().to_uppercase())
+                    .collect(),
+            };
+            let (l, stored) =
+                journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
+            (Some(Arc::new(l)), stored)
+        } else {
+            (None, Vec::new())
         };
-        let (l, stored) =
-            journal::sqlite::SqliteLog::open(&cfg.db, cfg.fsync, &opts, metrics.clone())?;
-        let mut stored = stored;
+    // A question whose deadline passed while no one served the session is
+    // closed, in the log, before anyone can see it.
+    let mut stored = stored;
+    if let Some(l) = &session_log {
         let now = protocol::now_ms();
         for s in &mut stored {
-            if let Err(e) = journal::close_overdue(&l, s, now) {
+            if let Err(e) = journal::close_overdue(l.as_ref(), s, now) {
                 log::error!(
                     "session {}: closing an overdue question: {e}",
                     s.header.code
                 );
             }
         }
-        (Some(Arc::new(l)), stored)
-    } else {
-        (None, Vec::new())
-    };
+    }
     let env = Arc::new(Env {
         cfg: cfg.clone(),
         auth: Arc::new(Auth::new(secret.as_bytes())),

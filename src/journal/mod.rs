@@ -6,12 +6,14 @@
 //! records after it, and refills the replay ring from the logged events.
 //!
 //! [`SessionLog`] is the interface; [`sqlite::SqliteLog`] is the embedded
-//! implementation. Appends are fenced: each carries the ownership epoch and
+//! implementation, [`nats::NatsLog`] the replicated one (cluster mode,
+//! NATS JetStream). Appends are fenced: each carries the ownership epoch and
 //! the position it expects the session's log to be at, and fails if another
 //! writer (or an earlier failed append) moved it, so two writers can never
 //! fork a session's history.
 
 pub mod legacy;
+pub mod nats;
 pub mod sqlite;
 
 use crate::game::state::Settings;

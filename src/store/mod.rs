@@ -16,6 +16,9 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("database schema: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    /// The cluster log (NATS JetStream) could not be reached or used.
+    #[error(transparent)]
+    Cluster(#[from] crate::journal::nats::ClusterError),
     /// A record this build cannot read: never skipped silently.
     #[error(
         "session {code}: cannot read the log at position {pos}: {reason} \
