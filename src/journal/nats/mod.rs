@@ -127,8 +127,9 @@ fn subject(code: &str) -> Result<String, ClusterError> {
 
 /// One thing for the writer to do (in order).
 enum Op {
+    /// Boxed: settings make the header large, and every op is this size.
     Create(
-        SessionHeader,
+        Box<SessionHeader>,
         tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
     ),
     Append(Append),
@@ -356,7 +357,7 @@ impl SessionLog for NatsLog {
         header: SessionHeader,
         done: tokio::sync::oneshot::Sender<Result<(), AppendFailure>>,
     ) -> Result<(), LogBusy> {
-        self.send(Op::Create(header, done))
+        self.send(Op::Create(Box::new(header), done))
     }
 
     fn append(&self, append: Append) -> Result<(), LogBusy> {
