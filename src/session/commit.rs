@@ -108,7 +108,7 @@ impl Session {
         if facts.is_empty() && extra.is_empty() {
             match (self.pending.back_mut(), waiter) {
                 (Some(p), Some(w)) => p.waiters.push(w),
-                (None, Some(w)) => self.resolve(w, Ok(()), ctx),
+                (None, Some(w)) => self.resolve(w, Ok(())),
                 (_, None) => {}
             }
             return;
@@ -231,7 +231,7 @@ impl Session {
             self.deliver(e, *key);
         }
         for w in p.waiters {
-            self.resolve(w, Ok(()), ctx);
+            self.resolve(w, Ok(()));
         }
         if !gone.is_empty() {
             for (player, code, reason) in gone {
@@ -250,19 +250,14 @@ impl Session {
     }
 
     /// Answers one waiter: `Ok` once its record is durable, `Err` if it failed.
-    pub(super) fn resolve(
-        &mut self,
-        w: Waiter,
-        result: Result<(), ApiError>,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn resolve(&mut self, w: Waiter, result: Result<(), ApiError>) {
         match (w, result) {
             (Waiter::Reply { conn, frame, .. }, Ok(())) => self.reply(conn, frame),
             (Waiter::Reply { conn, id, .. }, Err(e)) => self.reply_error(conn, id.as_ref(), &e),
             (Waiter::Http(tx, outcome), r) => {
                 let _ = tx.send(r.map(|()| outcome));
             }
-            (Waiter::Join(j), r) => self.complete_join(*j, r, ctx),
+            (Waiter::Join(j), r) => self.complete_join(*j, r),
             (Waiter::Player(tx, pid), r) => {
                 let token = self
                     .env
@@ -307,7 +302,7 @@ impl Session {
         self.presence_dirty = true;
         for p in failed {
             for w in p.waiters {
-                self.resolve(w, Err(unavailable()), ctx);
+                self.resolve(w, Err(unavailable()));
             }
         }
         self.sync_timer(ctx);

@@ -125,18 +125,13 @@ impl Session {
     }
 
     /// A join by name whose player is now durable (or was refused).
-    pub(super) fn complete_join(
-        &mut self,
-        j: PendingJoin,
-        result: Result<(), ApiError>,
-        ctx: &mut Context<Self>,
-    ) {
+    pub(super) fn complete_join(&mut self, j: PendingJoin, result: Result<(), ApiError>) {
         let outcome = result.map(|()| {
             let token =
                 self.env
                     .auth
                     .issue(self.code(), &self.nonce, Role::Player, Some(&j.player));
-            let joined = self.attach(Arrival {
+            self.attach(Arrival {
                 conn: j.conn,
                 role: Role::Player,
                 player: Some(j.player),
@@ -145,9 +140,7 @@ impl Session {
                 reply_id: j.reply_id,
                 outbox: j.outbox,
                 tokenless: false,
-            });
-            self.flush_presence_changes(ctx);
-            joined
+            })
         });
         let _ = j.tx.send(outcome);
     }
@@ -231,7 +224,6 @@ impl Handler<Join> for Session {
             outbox: msg.outbox,
             tokenless,
         });
-        self.flush_presence_changes(ctx);
         now(Ok(joined))
     }
 }
@@ -344,9 +336,8 @@ impl Handler<FromClient> for Session {
 impl Handler<Disconnect> for Session {
     type Result = ();
 
-    fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
         self.drop_conn(msg.conn, crate::protocol::close::NORMAL, "", true);
-        self.flush_presence_changes(ctx);
     }
 }
 

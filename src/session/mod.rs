@@ -343,7 +343,7 @@ impl Session {
         });
     }
 
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+    fn heartbeat(&mut self) {
         let now = now_ms();
         let limit = 2 * self.env.cfg.heartbeat().as_millis() as u64;
         let mut dead = Vec::new();
@@ -360,7 +360,6 @@ impl Session {
             self.env.metrics.heartbeat_closes.fetch_add(1, Relaxed);
             self.drop_conn(id, close::HEARTBEAT, "no sign of life", true);
         }
-        self.flush_presence_changes(ctx);
     }
 
     fn expire_if_idle(&mut self, ctx: &mut Context<Self>) {
@@ -385,7 +384,7 @@ impl Actor for Session {
         // full, HTTP handlers `send` and wait for room.
         ctx.set_mailbox_capacity(self.env.cfg.session_mailbox.max(16));
         self.env.metrics.sessions.fetch_add(1, Relaxed);
-        ctx.run_interval(self.env.cfg.heartbeat(), |act, ctx| act.heartbeat(ctx));
+        ctx.run_interval(self.env.cfg.heartbeat(), |act, _| act.heartbeat());
         if self.recovered {
             if self.durable.phase == Phase::Ended {
                 self.finish(ctx);
@@ -398,7 +397,12 @@ impl Actor for Session {
             act.sweep_pollers(ctx);
             act.flush_presence(ctx);
         });
-        ctx.run_interval(LEADERBOARD_INTERVAL, |act, ctx| act.flush_leaderboard(ctx));
+        // Presence changes are recorded in batches, at most 4 a second: a
+        // storm of 10,000 joins costs a few records, not 10,000.
+        ctx.run_interval(LEADERBOARD_INTERVAL, |act, ctx| {
+            act.flush_presence_changes(ctx);
+            act.flush_leaderboard(ctx);
+        });
         let every = Duration::from_millis(self.env.cfg.display_count_ms.max(50));
         ctx.run_interval(every, |act, ctx| act.flush_display_count(ctx));
         let check = Duration::from_secs(self.env.cfg.session_idle_secs.clamp(1, 60));

@@ -154,7 +154,6 @@ impl Session {
 
     /// Presence changes and, at most once a second, the online count.
     pub(super) fn flush_presence(&mut self, ctx: &mut Context<Self>) {
-        self.flush_presence_changes(ctx);
         if self.presence_dirty && self.live.phase != Phase::Ended {
             self.presence_dirty = false;
             let count = GameEvent::PresenceCount {
@@ -206,13 +205,12 @@ impl Session {
 impl Handler<Poll> for Session {
     type Result = Result<PollReply, ApiError>;
 
-    fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Poll, _: &mut Context<Self>) -> Self::Result {
         let (role, player) = self.caller(msg.claims.as_ref())?;
         self.env.metrics.polls.fetch_add(1, Relaxed);
         if let Some(p) = &player {
             if self.durable.phase != Phase::Ended {
                 self.poll_seen(p);
-                self.flush_presence_changes(ctx);
             }
         }
         let held = self
