@@ -6,46 +6,25 @@
 // editor in any state visited. Screenshots land in tests/e2e/artifacts/editor-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { deflateSync } from "node:zlib";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, startServer, launchBrowser, newPage, see as seeText, axe } from "./harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = join(here, "artifacts");
-const BIN = process.env.QUIZCAST_BIN || join(here, "../../target/debug/quizcast");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let server, base, browser;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), "quizcast-editor-"));
-  server = spawn(BIN, ["--addr", "127.0.0.1:0", "--db", join(dir, "q.db")], { stdio: ["ignore", "pipe", "inherit"] });
-  base = await new Promise((resolve, reject) => {
-    let buf = "";
-    server.stdout.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on("exit", (c) => reject(new Error("server exited " + c)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  ({ server, base } = await startServer("editor", []));
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   server?.kill("SIGTERM");
 });
+
+const page = () => newPage(browser, { width: 1280, height: 900, downloads: true });
+const see = (p, selector, text, timeout = 30000) => seeText(p, selector, text, timeout);
 
 /** A real PNG (a w x h gradient), made here so the test needs no files. */
 function png(w, h) {
@@ -69,31 +48,6 @@ function png(w, h) {
     raw[o] = (x * 255) / w; raw[o + 1] = (y * 255) / h; raw[o + 2] = 140;
   }
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-
-async function page() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  const p = await context.newPage();
-  p.errors = [];
-  p.on("pageerror", (e) => p.errors.push(String(e)));
-  p.on("dialog", (d) => d.accept());
-  return p;
-}
-
-async function see(p, selector, text, timeout = 30000) {
-  try {
-    await p.waitForFunction(([s, t]) => document.querySelector(s)?.textContent.includes(t), [selector, text], { timeout });
-  } catch (e) {
-    const got = await p.evaluate((s) => document.querySelector(s)?.textContent, selector).catch(() => "?");
-    throw new Error(`${selector} never showed ${JSON.stringify(text)}; it shows ${JSON.stringify(got)}`);
-  }
-}
-
-async function axe(p, label) {
-  if (!(await p.evaluate(() => !!window.axe))) await p.evaluate(AXE);
-  const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`));
-  assert.deepEqual(violations, [], `axe on ${label}`);
 }
 
 const shot = (p, name) => p.screenshot({ path: join(ARTIFACTS, `editor-${name}.png`), fullPage: true });

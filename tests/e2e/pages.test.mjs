@@ -3,39 +3,20 @@
 // WebSockets are blocked) run a whole quiz against the real server binary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, startServer, launchBrowser } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = join(here, "artifacts");
-const BIN = process.env.QUIZCAST_BIN || join(here, "../../target/debug/quizcast");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
 const XSS = "<img src=x onerror=f()>";
 
 let server, base, browser;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), "quizcast-e2e-"));
-  server = spawn(BIN, ["--addr", "127.0.0.1:0", "--db", join(dir, "q.db"), "--heartbeat-ms", "2000"], { stdio: ["ignore", "pipe", "inherit"] });
-  base = await new Promise((resolve, reject) => {
-    let buf = "";
-    server.stdout.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on("exit", (c) => reject(new Error("server exited " + c)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  ({ server, base } = await startServer("e2e", ["--heartbeat-ms", "2000"]));
+  browser = await launchBrowser();
 });
 
 after(async () => {

@@ -6,40 +6,18 @@
 // of every step land in tests/e2e/artifacts/show-*.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { ARTIFACTS, startServer, launchBrowser, newPage, see as seeText, axe } from "./harness.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ARTIFACTS = join(here, "artifacts");
-const BIN = process.env.QUIZCAST_BIN || join(here, "../../target/debug/quizcast");
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let server, base, browser;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const dir = mkdtempSync(join(tmpdir(), "quizcast-show-"));
-  server = spawn(BIN, ["--addr", "127.0.0.1:0", "--db", join(dir, "q.db"), "--heartbeat-ms", "2000"], { stdio: ["ignore", "pipe", "inherit"] });
-  base = await new Promise((resolve, reject) => {
-    let buf = "";
-    server.stdout.on("data", (d) => {
-      buf += d;
-      const m = buf.match(/listening on (http:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    server.on("exit", (c) => reject(new Error("server exited " + c)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  ({ server, base } = await startServer("show", ["--heartbeat-ms", "2000"]));
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -47,47 +25,8 @@ after(async () => {
   server?.kill("SIGTERM");
 });
 
-async function page(opts = {}) {
-  const context = await browser.newContext(opts.phone
-    ? { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 }
-    : { viewport: { width: opts.width || 1280, height: opts.height || 800 } });
-  await context.addInitScript(() => { window.QUIZCAST_PING_MS = 1000; window.QUIZCAST_PROBE_MS = 1000; });
-  if (opts.blockableWebSocket) {
-    await context.addInitScript(() => {
-      // A network whose WebSockets fail while window.blockWS is true.
-      const Real = window.WebSocket;
-      window.blockWS = true;
-      window.WebSocket = function (url) {
-        if (!window.blockWS) return new Real(url);
-        const fake = { readyState: 0, send() {}, close() {} };
-        setTimeout(() => fake.onclose?.({ code: 1006 }), 10);
-        return fake;
-      };
-    });
-  }
-  const p = await context.newPage();
-  p.errors = [];
-  p.on("pageerror", (e) => p.errors.push(String(e)));
-  p.on("dialog", (d) => d.accept());
-  return p;
-}
-
-async function see(p, selector, text, timeout = 15000) {
-  try {
-    await p.waitForFunction(([s, t]) => document.querySelector(s)?.textContent.includes(t), [selector, text], { timeout });
-  } catch (e) {
-    const got = await p.evaluate((s) => document.querySelector(s)?.textContent, selector).catch(() => "?");
-    throw new Error(`${selector} never showed ${JSON.stringify(text)}; it shows ${JSON.stringify(got)}`);
-  }
-}
-
-/** axe-core in the page: no violations, whatever the state. */
-async function axe(p, label) {
-  if (!(await p.evaluate(() => !!window.axe))) await p.evaluate(AXE);
-  const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`));
-  assert.deepEqual(violations, [], `axe on ${label}`);
-}
+const page = (opts = {}) => newPage(browser, opts);
+const see = seeText;
 
 /** The MC's current-state block (with its primary button) is on screen, also scrolled to the bottom. */
 async function nowInView(mc, label) {
