@@ -8,8 +8,8 @@
 mod cluster;
 mod common;
 
-use cluster::client::{crash_and_resume, history, ok, player_id, Client};
 use cluster::NatsCluster;
+use common::recorder::{crash_and_resume, history, ok, player_id, Client};
 use common::Child;
 use quizcast::game::events::ChatFrom;
 use quizcast::game::state::Settings;

@@ -11,159 +11,13 @@
 
 mod common;
 
-use common::{Child, TestServer, Ws};
+use common::recorder::{crash_and_resume, history, player_id, Client};
+use common::Child;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn quiz() -> Value {
     serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap()
-}
-
-/// A client that records every frame it receives.
-struct Client {
-    name: &'static str,
-    join: Value,
-    ws: Option<Ws>,
-    /// Every sequenced event seen, by seq (a duplicate fails the test).
-    events: BTreeMap<u64, Value>,
-    last_seq: u64,
-    /// The seq this client first joined at (it is owed everything after).
-    first_seq: u64,
-}
-
-impl Client {
-    async fn connect(api: &TestServer, name: &'static str, join: Value) -> Client {
-        let (ws, joined) = api.ws_join(join.clone()).await;
-        let seq = joined["seq"].as_u64().unwrap();
-        let mut c = Client {
-            name,
-            join,
-            ws: Some(ws),
-            events: BTreeMap::new(),
-            last_seq: seq,
-            first_seq: seq,
-        };
-        if let Some(t) = joined["token"].as_str() {
-            c.join = json!({"sessionCode": c.join["sessionCode"], "role": "player", "token": t});
-        }
-        c
-    }
-
-    fn record(&mut self, f: Value) -> Option<Value> {
-        let Some(seq) = f["seq"].as_u64() else {
-            return Some(f);
-        };
-        assert!(
-            seq > self.last_seq,
-            "{}: seq {seq} after {} (duplicate or out of order): {f}",
-            self.name,
-            self.last_seq
-        );
-        self.last_seq = seq;
-        self.events.insert(seq, f);
-        None
-    }
-
-    /// Records whatever arrives within `d`.
-    async fn pump(&mut self, d: Duration) {
-        let frames = match self.ws.as_mut() {
-            Some(ws) => ws.drain_for(d).await,
-            None => return,
-        };
-        for f in frames {
-            self.record(f);
-        }
-    }
-
-    /// Sends a message and returns its reply, recording events meanwhile.
-    async fn call(&mut self, kind: &str, id: &str, data: Value) -> Value {
-        let ws = self.ws.as_mut().expect("connected");
-        ws.send(json!({"type": kind, "id": id, "data": data})).await;
-        loop {
-            let ws = self.ws.as_mut().expect("connected");
-            let f = ws
-                .recv()
-                .await
-                .unwrap_or_else(|| panic!("{}: no reply to {kind}", self.name));
-            if let Some(reply) = self.record(f) {
-                if reply["id"] == id {
-                    return reply;
-                }
-            }
-        }
-    }
-
-    /// Rejoins a (restarted) server with `since`; records the replay.
-    async fn resume(&mut self, api: &TestServer) -> Value {
-        let mut ws = api.ws().await;
-        let mut join = self.join.clone();
-        join["since"] = json!(self.last_seq);
-        ws.send(json!({"type": "join", "id": "j", "data": join}))
-            .await;
-        let joined = ws.recv().await.expect("joined");
-        assert_eq!(joined["type"], "joined", "{}: {joined}", self.name);
-        let data = joined["data"].clone();
-        assert!(
-            data.get("resync").is_none(),
-            "{}: forced resync: {data}",
-            self.name
-        );
-        self.ws = Some(ws);
-        // The replay (what it missed, in order) follows at once; the
-        // end-of-night comparison with the log checks it is exact.
-        self.pump(Duration::from_millis(300)).await;
-        data
-    }
-}
-
-/// A snapshot without who happens to be connected.
-fn settled(mut snap: Value) -> Value {
-    snap["online"] = Value::Null;
-    if let Some(players) = snap["players"].as_array_mut() {
-        for p in players {
-            p["online"] = Value::Null;
-        }
-    }
-    snap
-}
-
-async fn snapshots(api: &TestServer, code: &str, tokens: &[(&str, Option<&str>)]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (who, token) in tokens {
-        let (s, v) = api
-            .get(&format!("/api/sessions/{code}/state"), *token)
-            .await;
-        assert_eq!(s, 200, "{who}: {v}");
-        out.push(settled(v));
-    }
-    out
-}
-
-/// Kills the server, restarts it on the same database and resumes everyone.
-async fn crash_and_resume(
-    child: &mut Child,
-    db: &std::path::Path,
-    code: &str,
-    clients: &mut [&mut Client],
-    tokens: &[(&str, Option<&str>)],
-) -> TestServer {
-    let api = child.api();
-    let before = snapshots(&api, code, tokens).await;
-    child.kill9();
-    for c in clients.iter_mut() {
-        c.ws = None;
-    }
-    *child = Child::spawn(db, &[]);
-    let api = child.api();
-    let after = snapshots(&api, code, tokens).await;
-    for ((who, _), (b, a)) in tokens.iter().zip(before.iter().zip(&after)) {
-        assert_eq!(a, b, "{who}: the snapshot changed across the crash");
-    }
-    for c in clients.iter_mut() {
-        c.resume(&api).await;
-    }
-    api
 }
 
 #[actix_rt::test]
@@ -269,9 +123,10 @@ async fn a_quiz_night_survives_kill_9_at_any_point_with_nothing_lost_or_forked()
     for c in [&mut mc, &mut display, &mut ada, &mut bob, &mut cy] {
         c.pump(Duration::from_millis(300)).await;
     }
-    let api = crash_and_resume(
+    let (api, _) = crash_and_resume(
         &mut child,
         &db,
+        &[],
         code,
         &mut [&mut mc, &mut display, &mut ada, &mut bob, &mut cy],
         &tokens,
@@ -312,9 +167,10 @@ async fn a_quiz_night_survives_kill_9_at_any_point_with_nothing_lost_or_forked()
         ("bob", "q3", json!(1970)),
         ("cy", "q3", json!(1969)),
     ]);
-    let api = crash_and_resume(
+    let (api, _) = crash_and_resume(
         &mut child,
         &db,
+        &[],
         code,
         &mut [&mut mc, &mut display, &mut ada, &mut bob, &mut cy],
         &tokens,
@@ -419,9 +275,10 @@ async fn a_quiz_night_survives_kill_9_at_any_point_with_nothing_lost_or_forked()
         }
     }
     assert!(marks >= 2);
-    let api = crash_and_resume(
+    let (api, _) = crash_and_resume(
         &mut child,
         &db,
+        &[],
         code,
         &mut [&mut mc, &mut display, &mut ada, &mut bob, &mut cy],
         &tokens,
@@ -461,7 +318,7 @@ async fn a_quiz_night_survives_kill_9_at_any_point_with_nothing_lost_or_forked()
     // replays to a fresh client of the same role: same seqs, same bytes.
     let api = child.api();
     for c in [&mc, &display, &ada, &bob] {
-        let full = full_history(&api, code, c.join["token"].as_str()).await;
+        let (_, full) = history(&api, code, c.join["token"].as_str(), 0).await;
         let mine: Vec<(&u64, &Value)> = c.events.iter().collect();
         let theirs: Vec<(&u64, &Value)> = full.range(c.first_seq + 1..).collect();
         assert_eq!(
@@ -499,27 +356,4 @@ async fn a_quiz_night_survives_kill_9_at_any_point_with_nothing_lost_or_forked()
 /// A command that must succeed.
 fn ok((status, body): (u16, Value)) {
     assert!((200..300).contains(&status), "{status}: {body}");
-}
-
-/// A player's id, from their own snapshot.
-async fn player_id(api: &TestServer, code: &str, token: &str) -> String {
-    let (_, v) = api
-        .get(&format!("/api/sessions/{code}/state"), Some(token))
-        .await;
-    v["me"]["playerId"].as_str().unwrap().to_string()
-}
-
-/// Every event the log holds for a role (a long poll from 0 after the end).
-async fn full_history(api: &TestServer, code: &str, token: Option<&str>) -> BTreeMap<u64, Value> {
-    let (s, v) = api
-        .get(&format!("/api/sessions/{code}/events?since=0"), token)
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert!(v.get("resync").is_none(), "the whole night is held: {v}");
-    v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["seq"].as_u64().unwrap(), e.clone()))
-        .collect()
 }

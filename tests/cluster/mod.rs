@@ -5,8 +5,6 @@
 //! with a message saying so.
 #![allow(dead_code)]
 
-pub mod client;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

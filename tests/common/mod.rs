@@ -2,6 +2,8 @@
 //! WebSocket client (awc), used the way a browser or a script would.
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use awc::ws::{CloseCode, Frame, Message};
 use futures_util::{SinkExt, StreamExt};
 use quizcast::config::Config;

@@ -1,9 +1,9 @@
-//! A recording client for the cluster tests (as in `tests/log_truth.rs`):
+//! A recording client for the crash tests (`tests/log_truth.rs`, the cluster tests):
 //! every sequenced frame it receives, by seq, a duplicate or out-of-order
 //! seq failing the test; resumes with `since`; commands retried while the
 //! log answers `UNAVAILABLE` (what a real client does), within a bound.
 
-use crate::common::{Child, TestServer, Ws};
+use super::{Child, TestServer, Ws};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
