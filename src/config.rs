@@ -212,6 +212,12 @@ pub struct Config {
     /// loss of any one NATS server; at most the number of servers.
     #[arg(long, env = "QUIZCAST_CLUSTER_REPLICAS", default_value_t = 3)]
     pub cluster_replicas: usize,
+    /// In a session larger than `--full-leaderboard-players`, the ranks
+    /// moved by departures and overrides are told (one `score:updated` per
+    /// moved player) at most this often, in milliseconds; a player's own
+    /// score change is always told at once.
+    #[arg(long, env = "QUIZCAST_RANK_SETTLE_MS", default_value_t = 2_000)]
+    pub rank_settle_ms: u64,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,

@@ -34,6 +34,8 @@ async fn the_ring_stays_under_its_byte_cap_through_500_overrides_with_2000_playe
         open_limits(c);
         c.ring_bytes = cap;
         c.journal = false;
+        // Ranks settle within the drains below.
+        c.rank_settle_ms = 100;
     })
     .await;
     let (code, mc) = srv.create_session(json!({"quiz": quiz(3, 10)})).await;

@@ -24,6 +24,8 @@ pub struct BoardSent {
     /// A large-session diff is owed (scores moved since the last one).
     owed: bool,
     last: Option<Instant>,
+    /// When ranks were last settled (told to every player whose rank moved).
+    settled: Option<Instant>,
 }
 
 impl BoardSent {
@@ -62,11 +64,26 @@ impl Session {
         }
         let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
         let diff_due = self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
-        if !self.leaderboard_dirty && !diff_due {
+        let mut facts = Vec::new();
+        // Settling ranks tells every player whose rank moved: up to N
+        // frames. A large session settles at most once per
+        // `--rank-settle-ms` (2 s), so a burst of MC overrides costs a few
+        // rounds of rank updates, not one per tick.
+        let settle_every = if self.live.total_players() > self.env.cfg.full_leaderboard_players {
+            Duration::from_millis(self.env.cfg.rank_settle_ms)
+        } else {
+            Duration::ZERO
+        };
+        let settle_due = self
+            .board
+            .settled
+            .is_none_or(|t| t.elapsed() >= settle_every);
+        if !self.leaderboard_dirty && !diff_due && !(self.ranks_dirty && settle_due) {
             return;
         }
-        let mut facts = Vec::new();
-        if std::mem::take(&mut self.ranks_dirty) {
+        if self.ranks_dirty && settle_due {
+            self.ranks_dirty = false;
+            self.board.settled = Some(Instant::now());
             facts.push(Fact::RanksSettled {});
         }
         let mut events = Vec::new();
