@@ -78,10 +78,11 @@ impl Session {
             .board
             .settled
             .is_none_or(|t| t.elapsed() >= settle_every);
-        if !self.leaderboard_dirty && !diff_due && !(self.ranks_dirty && settle_due) {
+        let settle = self.ranks_dirty && settle_due;
+        if !(self.leaderboard_dirty || diff_due || settle) {
             return;
         }
-        if self.ranks_dirty && settle_due {
+        if settle {
             self.ranks_dirty = false;
             self.board.settled = Some(Instant::now());
             facts.push(Fact::RanksSettled {});
