@@ -577,3 +577,7 @@ impl GameState {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "marking_tests.rs"]
+mod marking_tests;
