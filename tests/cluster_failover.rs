@@ -8,6 +8,8 @@
 //! once, resumed clients get every event once with the same bytes. SIGSTOP
 //! the new owner past its lease, then SIGCONT: a third node has taken over
 //! and the paused one writes nothing (the log's epochs never go back).
+//! SIGTERM the owner: it gives its lease up and the last node takes over at
+//! once.
 //! Skipped, saying so, only when nats-server cannot be installed.
 
 mod cluster;
@@ -494,7 +496,30 @@ async fn a_dead_or_paused_owner_is_taken_over_and_history_never_forks() {
     }
     assert_eq!(epochs.len(), 3, "one epoch per owner: {msgs:?}");
     assert_eq!(epochs[0], 1, "the creator's: {msgs:?}");
-    for n in [b, c_node] {
-        assert!(nodes[n].term().success(), "node {n} stops cleanly");
-    }
+    let (_, stats) = c_api.get("/api/stats", None).await;
+    assert_eq!(stats["cluster"]["sessions"], json!([code]), "{stats}");
+    assert!(stats["cluster"]["takeovers"].as_u64() >= Some(1), "{stats}");
+    let (_, stats) = apis[b].get("/api/stats", None).await;
+    assert_eq!(stats["cluster"]["leasesLost"], 1, "{stats}");
+
+    // A clean stop (SIGTERM) gives the lease up: the other node takes the
+    // session over at its next sweep, without waiting out the lease.
+    let (seq, _) = history(c_api, code, Some(&mc_t), 0).await;
+    assert!(
+        nodes[c_node].term().success(),
+        "node {c_node} stops cleanly"
+    );
+    let stopped = Instant::now();
+    let b_only: Vec<(usize, &TestServer)> = vec![(b, &apis[b])];
+    let got = owner(&b_only, code, &mc_t, Duration::from_secs(10)).await;
+    let took = stopped.elapsed();
+    eprintln!("SIGTERM of the owner: node {b} took the session over in {took:?}");
+    assert_eq!(got, Some(b));
+    assert!(
+        took < Duration::from_secs(4),
+        "a released lease is taken at once, not after {took:?}"
+    );
+    let (seq_b, _) = history(&apis[b], code, Some(&mc_t), 0).await;
+    assert_eq!(seq_b, seq, "the same history on the next owner");
+    assert!(nodes[b].term().success(), "node {b} stops cleanly");
 }
