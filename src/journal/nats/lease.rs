@@ -242,27 +242,46 @@ impl Owner {
 
     /// A lease that expired while the cluster could not renew it (a NATS
     /// leader election longer than the lease) and that nobody took since:
-    /// taken again, and the session goes on here. Safe whatever happened
-    /// meanwhile: a node that took the session over and let it go again
-    /// raised the epoch and wrote an ownership record, so this node's next
-    /// append is fenced and it steps down then.
+    /// taken again, and the session goes on here, but only if nobody took
+    /// the session over meanwhile (and let it go again): its epoch in the
+    /// cluster must still be the one this node took it at, or this node
+    /// would serve a stale copy until its next append is fenced.
     async fn retake(&self, code: &str) -> bool {
+        let mine = self
+            .epochs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(code)
+            .copied();
         let sent = Instant::now();
-        match self.leases.create(code, self.body()).await {
-            Ok(rev) => {
-                let still = self
-                    .owned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains_key(code);
-                if still {
-                    log::warn!("session {code}: lease expired unrenewed and was taken again");
-                    self.hold(code, rev, sent);
-                }
-                still
-            }
-            Err(_) => false,
+        let Ok(rev) = self.leases.create(code, self.body()).await else {
+            return false;
+        };
+        let logged = super::publish::resolve(&self.h, code)
+            .await
+            .map(|e| e.epoch);
+        let still = self
+            .owned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(code);
+        // The log unreadable for now (its own election): kept; the fence
+        // still refuses any write of a stale copy.
+        let current = match (mine, logged) {
+            (Some(m), Ok(l)) => l <= m,
+            (Some(_), Err(_)) => true,
+            (None, _) => false,
+        };
+        if still && current {
+            log::warn!("session {code}: lease expired unrenewed and was taken again");
+            self.hold(code, rev, sent);
+            return true;
         }
+        // Not ours to keep: let whoever sweeps next take it over from the log.
+        if let Err(e) = self.leases.delete_expect_revision(code, Some(rev)).await {
+            log::warn!("session {code}: giving back a lease: {e}");
+        }
+        false
     }
 
     /// One pass over every session in the cluster: each one nobody holds a
