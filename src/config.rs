@@ -203,11 +203,24 @@ pub struct Config {
     pub image_gc_grace_secs: u64,
     /// Cluster mode: NATS servers (`nats://host:port`, comma-separated, any
     /// of one JetStream cluster) that keep the session log instead of the
-    /// SQLite database (which then holds only the signing secret). For now
-    /// one quizcast node serves every session it holds; edges, ownership
-    /// leases and failover come next (docs/cluster.md).
+    /// SQLite database (which then holds only the signing secret and this
+    /// node's id). Several nodes may share one cluster: each session is
+    /// owned by one node through a lease, and taken over when its owner
+    /// dies (docs/cluster.md).
     #[arg(long, env = "QUIZCAST_CLUSTER", value_delimiter = ',')]
     pub cluster: Vec<String>,
+    /// Cluster mode: this node's name in ownership leases. Default: one
+    /// generated on first start and kept in the database, so a restarted
+    /// node takes its own sessions back at once instead of waiting for its
+    /// leases to expire. Two running nodes must never share one.
+    #[arg(long, env = "QUIZCAST_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Cluster mode: how long an ownership lease lives without renewal
+    /// (renewed every third of it). A dead owner's sessions are taken over
+    /// within about this plus 2 s; every node of a cluster must use the
+    /// same value (it is the lease bucket's max age).
+    #[arg(long, env = "QUIZCAST_LEASE_MS", default_value_t = 5000)]
+    pub lease_ms: u64,
     /// Replicas of the cluster log's stream and buckets: 3 survives the
     /// loss of any one NATS server; at most the number of servers.
     #[arg(long, env = "QUIZCAST_CLUSTER_REPLICAS", default_value_t = 3)]

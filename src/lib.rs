@@ -14,6 +14,7 @@
 //! - [`library`]: saved quizzes, uploaded pictures, quiz packages.
 //! - [`admission`]: every per-address limit (on [`ratelimit`]'s buckets).
 //! - [`trim`]: gives freed heap back to the OS after connection floods.
+//! - [`cluster`]: cluster mode's ownership events reach the registry.
 //! - [`auth`], [`config`], [`metrics`], [`error`].
 //!
 //! Data flows one way: socket or HTTP handler -> session actor ->
@@ -23,6 +24,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod game;
@@ -56,6 +58,9 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub metrics: Arc<Metrics>,
     pub log: Option<Arc<dyn journal::SessionLog>>,
+    /// Cluster mode: the JetStream log, which also knows which sessions
+    /// exist on other nodes.
+    pub cluster: Option<Arc<journal::nats::NatsLog>>,
     /// Per-address limits on sessions, joins, upgrades, answers and marks.
     pub admission: admission::Admission,
     /// Saved quizzes and pictures (the editor's library).
@@ -70,6 +75,7 @@ pub struct Server {
     task: actix_rt::task::JoinHandle<std::io::Result<()>>,
     arbiters: Vec<Arbiter>,
     log: Option<Arc<dyn journal::SessionLog>>,
+    cluster: Option<Arc<journal::nats::NatsLog>>,
     sweeper: Option<actix_rt::task::JoinHandle<()>>,
 }
 
@@ -104,6 +110,8 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
     if !cfg.journal && !cluster.is_empty() {
         log::warn!("--journal false: sessions stay in memory; --cluster is ignored");
     }
+    let mut nats_log: Option<Arc<journal::nats::NatsLog>> = None;
+    let mut ownership_events = None;
     let (session_log, stored): (Option<Arc<dyn journal::SessionLog>>, _) =
         if cfg.journal && !cluster.is_empty() {
             let opts = journal::nats::LoadOptions {
@@ -119,16 +127,33 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
                 urls: cluster.clone(),
                 replicas: cfg.cluster_replicas,
             };
-            let (l, stored) = journal::nats::NatsLog::open(&nats, &opts, metrics.clone())?;
+            let (l, _) = journal::nats::NatsLog::open(&nats, &opts, metrics.clone())?;
+            let l = Arc::new(l);
+            // Only the sessions this node takes ownership of are served
+            // here: those nobody owns, and its own from before a restart.
+            let db = store::open(&cfg.db)?;
+            let node = store::node_id(&db, cfg.node_id.as_deref())?;
+            drop(db);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let owned = l.start_ownership(
+                node.clone(),
+                std::time::Duration::from_millis(cfg.lease_ms),
+                cfg.cluster_replicas,
+                &opts,
+                tx,
+            )?;
             log::info!(
                 "cluster mode: the session log is on NATS JetStream at {} (stream {}, R{}); \
-             this node serves every session it holds: edges, ownership leases and failover \
-             between nodes are not built yet (docs/cluster.md)",
+             node {node} owns {} session(s), leases of {} ms (docs/cluster.md)",
                 cluster.join(","),
                 journal::nats::STREAM,
-                cfg.cluster_replicas
+                cfg.cluster_replicas,
+                owned.len(),
+                cfg.lease_ms
             );
-            (Some(Arc::new(l)), stored)
+            ownership_events = Some(rx);
+            nats_log = Some(l.clone());
+            (Some(l as Arc<dyn journal::SessionLog>), owned)
         } else if cfg.journal {
             let opts = journal::sqlite::LoadOptions {
                 retention_ms: cfg.ended_retention_secs * 1000,
@@ -164,6 +189,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         auth: Arc::new(Auth::new(secret.as_bytes())),
         metrics,
         log: session_log.clone(),
+        cluster: nats_log.clone(),
     });
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -182,12 +208,16 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         registry.recover(stored, ctx);
         registry
     });
+    if let (Some(events), Some(l)) = (ownership_events, &session_log) {
+        cluster::relay(events, l.clone(), registry.clone())?;
+    }
     let state = web::Data::new(AppState {
         registry: registry.clone(),
         cfg: cfg.clone(),
         auth: env.auth.clone(),
         metrics: env.metrics.clone(),
         log: session_log.clone(),
+        cluster: nats_log.clone(),
         admission: admission::Admission::new(&cfg),
         library: library.clone(),
     });
@@ -232,6 +262,7 @@ pub fn start(cfg: Config, listener: TcpListener) -> Result<Server, StartError> {
         task,
         arbiters,
         log: session_log,
+        cluster: nats_log,
         sweeper,
     })
 }
@@ -269,9 +300,19 @@ impl Server {
         for a in self.arbiters {
             a.stop();
         }
+        let cluster = self.cluster;
         if let Some(l) = self.log {
-            // Commit whatever is queued; off the async threads.
-            let _ = actix_web::web::block(move || l.close()).await;
+            // Commit whatever is queued, then (cluster mode) give the
+            // leases up so other nodes take the sessions over at once;
+            // off the async threads.
+            let _ = actix_web::web::block(move || {
+                l.flush();
+                if let Some(c) = cluster {
+                    c.release_all();
+                }
+                l.close()
+            })
+            .await;
         }
     }
 }

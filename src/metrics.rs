@@ -42,6 +42,13 @@ pub struct Metrics {
     pub seats_reclaimed: AtomicU64,
     /// Times freed heap memory was returned to the OS (`malloc_trim`).
     pub malloc_trims: AtomicU64,
+    /// Cluster mode: sessions this node owns (holds the lease of).
+    pub cluster_owned: AtomicI64,
+    /// Cluster mode: sessions this node took over (from a dead or paused
+    /// owner, or its own after a restart).
+    pub cluster_takeovers: AtomicU64,
+    /// Cluster mode: leases this node lost to another node (step-downs).
+    pub cluster_leases_lost: AtomicU64,
 }
 
 /// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
@@ -138,6 +145,9 @@ impl Default for Metrics {
             mailbox_full: AtomicU64::new(0),
             seats_reclaimed: AtomicU64::new(0),
             malloc_trims: AtomicU64::new(0),
+            cluster_owned: AtomicI64::new(0),
+            cluster_takeovers: AtomicU64::new(0),
+            cluster_leases_lost: AtomicU64::new(0),
         }
     }
 }
@@ -206,6 +216,11 @@ impl Metrics {
             "mailboxFull": self.mailbox_full.load(Relaxed),
             "seatsReclaimed": self.seats_reclaimed.load(Relaxed),
             "mallocTrims": self.malloc_trims.load(Relaxed),
+            "cluster": {
+                "owned": self.cluster_owned.load(Relaxed),
+                "takeovers": self.cluster_takeovers.load(Relaxed),
+                "leasesLost": self.cluster_leases_lost.load(Relaxed),
+            },
             "uptimeSecs": self.uptime_secs(),
         })
     }
@@ -243,6 +258,12 @@ impl Metrics {
             &[("", self.sessions.load(Relaxed))],
         );
         gauge(
+            "quizcast_cluster_sessions_owned",
+            "Cluster mode: sessions this node holds the lease of.",
+            "gauge",
+            &[("", self.cluster_owned.load(Relaxed))],
+        );
+        gauge(
             "quizcast_ring_bytes",
             "Bytes of event frames held for replay, all sessions.",
             "gauge",
@@ -272,6 +293,18 @@ impl Metrics {
             "Appends the log refused (answered UNAVAILABLE).",
             "counter",
             &[("", c(&self.log_failures))],
+        );
+        gauge(
+            "quizcast_cluster_takeovers_total",
+            "Cluster mode: sessions this node took over (from a dead or paused owner, or its own after a restart).",
+            "counter",
+            &[("", c(&self.cluster_takeovers))],
+        );
+        gauge(
+            "quizcast_cluster_leases_lost_total",
+            "Cluster mode: leases lost to another node (step-downs).",
+            "counter",
+            &[("", c(&self.cluster_leases_lost))],
         );
         gauge(
             "quizcast_resumes_total",

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::game::state::Settings;
 use crate::game::Role;
 use crate::journal::{SessionHeader, StoredSession};
-use crate::session::messages::Shutdown;
+use crate::session::messages::{Shutdown, StepDown};
 use crate::session::{Env, Forget, Session};
 use actix::prelude::*;
 use rand::Rng;
@@ -170,17 +170,39 @@ impl Handler<Create> for Registry {
                     .map(move |_, act: &mut Self, ctx| Ok(act.start_session(header, ctx))),
             );
         };
-        // The session is durable before anyone learns its code.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if log.create(header.clone(), tx).is_err() {
-            return Box::pin(fut::ready(Err(ApiError::unavailable())));
-        }
+        // Cluster mode: the lease first, so no other node ever sees the
+        // session without an owner (and takes it over).
+        let cluster = self.env.cluster.clone();
+        let claim = cluster.as_ref().map(|c| c.claim(&code));
         self.creating.insert(code.clone());
-        Box::pin(rx.into_actor(self).map(move |res, act, ctx| {
+        let (c, h) = (code.clone(), header.clone());
+        let durable = async move {
+            if let Some(claim) = claim {
+                match claim.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(why)) => {
+                        log::warn!("session {c}: not created: {why}");
+                        return false;
+                    }
+                    Err(_) => return false,
+                }
+            }
+            // The session is durable before anyone learns its code.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let created = log.create(h, tx).is_ok() && matches!(rx.await, Ok(Ok(())));
+            if !created {
+                if let Some(cl) = &cluster {
+                    cl.release(&c);
+                }
+            }
+            created
+        };
+        Box::pin(durable.into_actor(self).map(move |created, act, ctx| {
             act.creating.remove(&code);
-            match res {
-                Ok(Ok(())) => Ok(act.start_session(header, ctx)),
-                _ => Err(ApiError::unavailable()),
+            if created {
+                Ok(act.start_session(header, ctx))
+            } else {
+                Err(ApiError::unavailable())
             }
         }))
     }
@@ -199,7 +221,49 @@ impl Handler<Forget> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Forget, _: &mut Context<Self>) {
-        self.sessions.remove(&msg.code);
+        let same = match (self.sessions.get(&msg.code), &msg.from) {
+            (Some(now), Some(from)) => now == from,
+            _ => true,
+        };
+        if same {
+            self.sessions.remove(&msg.code);
+        }
+    }
+}
+
+/// Cluster mode: this node took a session over; start serving it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub Box<StoredSession>);
+
+/// Cluster mode: this node lost a session's lease; stop serving it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Release {
+    pub code: String,
+}
+
+impl Handler<Adopt> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
+        let code = msg.0.header.code.clone();
+        // An actor of an earlier ownership still winding down: it writes
+        // nothing more (its epoch is fenced), and is replaced.
+        if let Some(old) = self.sessions.remove(&code) {
+            old.do_send(StepDown);
+        }
+        self.recover(vec![*msg.0], ctx);
+    }
+}
+
+impl Handler<Release> for Registry {
+    type Result = ();
+
+    fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        if let Some(s) = self.sessions.remove(&msg.code) {
+            s.do_send(StepDown);
+        }
     }
 }
 

@@ -355,13 +355,20 @@ impl Socket {
             outbox: self.outbox.clone(),
         };
         let code = join.session_code;
+        let cluster = self.app.cluster.clone();
         let fut = async move {
-            let session = registry
-                .send(Lookup { code })
+            let found = registry
+                .send(Lookup { code: code.clone() })
                 .await
                 .ok()
-                .flatten()
-                .ok_or_else(ApiError::not_found)?;
+                .flatten();
+            let session = match found {
+                Some(s) => s,
+                None if crate::cluster::elsewhere(cluster.as_ref(), &code).await => {
+                    return Err(crate::cluster::moved());
+                }
+                None => return Err(ApiError::not_found()),
+            };
             let joined = session.send(msg).await??;
             Ok::<_, ApiError>((session, joined))
         };
@@ -379,7 +386,11 @@ impl Socket {
                 act.state = State::AwaitingJoin;
                 act.send_error(ctx, id.as_ref(), e.code, &e.message);
                 // Nothing was saved: the client may try the join again.
-                if e.code != ErrorCode::Unavailable {
+                // A session on another node: reconnect (1001), and the load
+                // balancer may pick the owner.
+                if e == crate::cluster::moved() {
+                    act.close(ctx, close::GOING_AWAY, &e.message);
+                } else if e.code != ErrorCode::Unavailable {
                     act.close(ctx, e.code.join_close(), &e.message);
                 }
             }

@@ -12,7 +12,11 @@ pub async fn stats(app: web::Data<AppState>) -> HttpResponse {
     if !app.cfg.public_stats {
         return HttpResponse::NotFound().finish();
     }
-    HttpResponse::Ok().json(app.metrics.stats())
+    let mut v = app.metrics.stats();
+    if let Some(c) = &app.cluster {
+        v["cluster"]["sessions"] = json!(c.owned());
+    }
+    HttpResponse::Ok().json(v)
 }
 
 pub async fn metrics(app: web::Data<AppState>) -> HttpResponse {

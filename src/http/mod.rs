@@ -38,8 +38,9 @@ impl ResponseError for ApiError {
             body["error"]["field"] = json!(f);
         }
         let mut resp = HttpResponse::build(self.status_code());
-        if self.code == ErrorCode::RateLimited {
-            // Limits without a known wait (e.g. chat per sender): a second.
+        if matches!(self.code, ErrorCode::RateLimited | ErrorCode::Unavailable) {
+            // Limits without a known wait (e.g. chat per sender), a refused
+            // write, a session on another node of the cluster: a second.
             resp.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
         }
         resp.json(body)
@@ -299,14 +300,23 @@ pub fn admit(
     app.admission.check(action, ip, &app.metrics)
 }
 
-/// The session actor for `code`.
+/// The session actor for `code`. In cluster mode, a session another node
+/// owns is `UNAVAILABLE` (503: retry, and the load balancer's next pick
+/// may be the owner), not `SESSION_NOT_FOUND`.
 pub async fn session(app: &AppState, code: &str) -> Result<Addr<Session>, ApiError> {
-    app.registry
+    let found = app
+        .registry
         .send(Lookup {
             code: code.to_string(),
         })
         .await
         .ok()
-        .flatten()
-        .ok_or_else(ApiError::not_found)
+        .flatten();
+    match found {
+        Some(s) => Ok(s),
+        None if crate::cluster::elsewhere(app.cluster.as_ref(), code).await => {
+            Err(crate::cluster::moved())
+        }
+        None => Err(ApiError::not_found()),
+    }
 }

@@ -105,6 +105,12 @@ impl Session {
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) {
+        if self.stepped_down {
+            if let Some(w) = waiter {
+                self.resolve(w, Err(unavailable()), ctx);
+            }
+            return;
+        }
         if facts.is_empty() && extra.is_empty() {
             match (self.pending.back_mut(), waiter) {
                 (Some(p), Some(w)) => p.waiters.push(w),
@@ -369,6 +375,49 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Another node owns the session now (cluster mode): every command in
+    /// flight is refused (`UNAVAILABLE`: nothing of it was sent), every
+    /// socket closes with 1001 so its client reconnects (to any node: it
+    /// lands on the owner), the registry forgets the session, and the
+    /// actor stops without writing anything more.
+    pub(super) fn step_down(&mut self, ctx: &mut Context<Self>) {
+        if self.stepped_down {
+            return;
+        }
+        self.stepped_down = true;
+        self.generation += 1;
+        let failed: Vec<Pending> = self.pending.drain(..).collect();
+        for p in failed {
+            for w in p.waiters {
+                self.resolve(w, Err(unavailable()), ctx);
+            }
+        }
+        for id in self.conns.ids() {
+            self.drop_conn(
+                id,
+                close::GOING_AWAY,
+                "the session moved to another node; reconnect",
+                false,
+            );
+        }
+        self.registry.do_send(super::Forget {
+            code: self.code().to_string(),
+            from: Some(ctx.address()),
+        });
+        ctx.stop();
+    }
+}
+
+impl Handler<super::messages::StepDown> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: super::messages::StepDown, ctx: &mut Context<Self>) {
+        log::warn!("session {}: lease lost; stepping down", self.code());
+        self.step_down(ctx);
+    }
+}
+
 impl Handler<Committed> for Session {
     type Result = ();
 
@@ -380,11 +429,17 @@ impl Handler<Committed> for Session {
             Ok(()) => self.committed(msg.upto, ctx),
             Err(why) => {
                 if let AppendFailure::Fenced { epoch, .. } = &why {
-                    if *epoch != self.epoch {
-                        log::error!(
-                            "session {}: another owner (epoch {epoch}) writes this session",
-                            self.code()
+                    if *epoch > self.epoch {
+                        log::warn!(
+                            "session {}: another node owns it now (epoch {epoch} > {})",
+                            self.code(),
+                            self.epoch
                         );
+                        if let Some(c) = &self.env.cluster {
+                            c.release_at(self.code(), self.epoch);
+                        }
+                        self.step_down(ctx);
+                        return;
                     }
                 }
                 self.roll_back(msg.upto, &why, ctx);

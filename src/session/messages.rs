@@ -87,6 +87,13 @@ pub struct ReadInfo;
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// Cluster mode: this node lost the session's lease (another node owns it
+/// now). The session stops writing, closes every socket with 1001 (clients
+/// reconnect, to any node) and is forgotten.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StepDown;
+
 /// The full leaderboard (anyone).
 #[derive(Message)]
 #[rtype(result = "Value")]

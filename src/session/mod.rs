@@ -49,6 +49,8 @@ pub struct Env {
     /// None when the log is turned off (`--journal false`: commits are
     /// immediate and nothing survives a restart).
     pub log: Option<Arc<dyn SessionLog>>,
+    /// Cluster mode: the same log, for ownership leases (claim, release).
+    pub cluster: Option<Arc<crate::journal::nats::NatsLog>>,
 }
 
 /// Asks the registry to forget an ended session.
@@ -56,6 +58,9 @@ pub struct Env {
 #[rtype(result = "()")]
 pub struct Forget {
     pub code: String,
+    /// The actor asking (a session taken back by this node after it stepped
+    /// down must not be forgotten on the old actor's word).
+    pub from: Option<Addr<Session>>,
 }
 
 /// How often coalesced presence counts may go out.
@@ -118,6 +123,9 @@ pub struct Session {
     pollers: HashMap<PlayerId, Instant>,
     /// Presence changes not yet recorded (one entry per player: bounded).
     presence_changes: HashMap<PlayerId, bool>,
+    /// Cluster mode: another node owns the session now; nothing more is
+    /// written or sent from here.
+    stepped_down: bool,
 }
 
 impl Session {
@@ -162,6 +170,7 @@ impl Session {
             waiters: presence::Waiters::default(),
             pollers: HashMap::new(),
             presence_changes: HashMap::new(),
+            stepped_down: false,
         }
     }
 
@@ -336,8 +345,12 @@ impl Session {
             if let Some(log) = &act.env.log {
                 let _ = log.delete(act.code());
             }
+            if let Some(c) = &act.env.cluster {
+                c.release(act.code());
+            }
             act.registry.do_send(Forget {
                 code: act.code().to_string(),
+                from: Some(ctx.address()),
             });
             ctx.stop();
         });

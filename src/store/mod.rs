@@ -72,9 +72,43 @@ pub fn secret(conn: &Connection, configured: Option<&str>) -> Result<String, Sto
     Ok(s)
 }
 
+/// This node's id in the cluster: the configured one, or one generated on
+/// first start and kept in the database (a restart keeps it, so the node
+/// recognises its own leases).
+pub fn node_id(conn: &Connection, configured: Option<&str>) -> Result<String, StoreError> {
+    if let Some(s) = configured.map(str::trim).filter(|s| !s.is_empty()) {
+        return Ok(s.to_string());
+    }
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(s) = existing {
+        return Ok(s);
+    }
+    let s = uuid::Uuid::new_v4().simple().to_string();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('node_id', ?1)",
+        params![s],
+    )?;
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_id_is_kept_unless_one_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(&dir.path().join("q.db")).unwrap();
+        let first = node_id(&db, None).unwrap();
+        assert_eq!(node_id(&db, Some("  ")).unwrap(), first);
+        assert_eq!(node_id(&db, Some("n2")).unwrap(), "n2");
+        let other = open(&dir.path().join("other.db")).unwrap();
+        assert_ne!(node_id(&other, None).unwrap(), first);
+    }
 
     #[test]
     fn the_generated_secret_is_kept() {

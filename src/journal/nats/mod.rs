@@ -27,6 +27,8 @@
 //! are purged (purge by subject below a stream sequence) once their events
 //! are more than [`EVENTS_KEPT`] seqs old, so `since` resumes keep working.
 
+mod lease;
+mod ownership;
 mod publish;
 mod read;
 mod writer;
@@ -40,6 +42,7 @@ use async_nats::jetstream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use lease::{OwnershipEvent, LEASES_BUCKET};
 pub use read::LoadOptions;
 
 /// The stream holding every session's records.
@@ -146,6 +149,13 @@ enum Op {
     Delete {
         code: String,
     },
+    /// This node took the session over: its log ends at `end` (under the
+    /// new epoch). Boxed: rare, and it would make every op larger.
+    Adopt {
+        code: String,
+        end: Box<read::End>,
+        index: Vec<read::Kept>,
+    },
     Flush(std::sync::mpsc::Sender<()>),
 }
 
@@ -157,6 +167,9 @@ pub struct NatsLog {
     tx: Mutex<Option<tokio::sync::mpsc::Sender<Op>>>,
     done: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     h: Handles,
+    gate: Arc<lease::Gate>,
+    owner: Mutex<Option<Arc<lease::Owner>>>,
+    metrics: Arc<Metrics>,
 }
 
 impl NatsLog {
@@ -195,7 +208,8 @@ impl NatsLog {
         };
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let (done_tx, done) = std::sync::mpsc::channel();
-        let mut w = writer::Writer::new(h.clone(), metrics);
+        let gate = Arc::new(lease::Gate::default());
+        let mut w = writer::Writer::new(h.clone(), metrics.clone(), gate.clone());
         let mut stored = Vec::with_capacity(loaded.len());
         for l in loaded {
             w.know(&l.session, l.end, l.index);
@@ -212,6 +226,9 @@ impl NatsLog {
                 tx: Mutex::new(Some(tx)),
                 done: Mutex::new(Some(done)),
                 h,
+                gate,
+                owner: Mutex::new(None),
+                metrics,
             },
             stored,
         ))
@@ -219,10 +236,10 @@ impl NatsLog {
 
     fn send(&self, op: Op) -> Result<(), LogBusy> {
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref().map(|tx| tx.try_send(op)) {
-            Some(Ok(())) => Ok(()),
-            _ => Err(LogBusy),
-        }
+        let Some(tx) = guard.as_ref() else {
+            return Err(LogBusy);
+        };
+        tx.try_send(op).map_err(|_| LogBusy)
     }
 }
 

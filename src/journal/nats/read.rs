@@ -375,7 +375,7 @@ pub(super) async fn load_all(h: &Handles, opts: &LoadOptions) -> Result<Vec<Load
 }
 
 /// Every code in the sessions bucket.
-async fn codes(h: &Handles) -> Result<Vec<String>, StoreError> {
+pub(super) async fn codes(h: &Handles) -> Result<Vec<String>, StoreError> {
     let mut keys = match h.sessions.keys().await {
         Ok(k) => k,
         Err(e) => return Err(ClusterError::request("list sessions", e).into()),

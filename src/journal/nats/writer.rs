@@ -7,6 +7,7 @@
 //!
 //! Publishing itself, with its retries, is in [`super::publish`].
 
+use super::lease::Gate;
 use super::publish::{publish, resolve, Outcome};
 use super::read::{self, End, Kept, SessionEntry};
 use super::{subject, ClusterError, Handles, Op, EVENTS_KEPT, H_EPOCH, H_POS, H_SEQ, H_VERSION};
@@ -72,6 +73,8 @@ pub(super) struct Writer {
     snap_next: HashMap<String, (u64, u64, Vec<u8>)>,
     /// Sessions with a snapshot being written.
     snap_busy: HashSet<String>,
+    /// Whether this node's lease lets it write a session now.
+    gate: Arc<Gate>,
 }
 
 type Inflight = FuturesUnordered<BoxFuture<'static, (Batch, Outcome)>>;
@@ -79,7 +82,7 @@ type Inflight = FuturesUnordered<BoxFuture<'static, (Batch, Outcome)>>;
 type Snapshots = FuturesUnordered<BoxFuture<'static, (String, u64, u64, Result<(), ClusterError>)>>;
 
 impl Writer {
-    pub fn new(h: Handles, metrics: Arc<Metrics>) -> Writer {
+    pub fn new(h: Handles, metrics: Arc<Metrics>, gate: Arc<Gate>) -> Writer {
         Writer {
             h,
             metrics,
@@ -91,6 +94,7 @@ impl Writer {
             flushes: Vec::new(),
             snap_next: HashMap::new(),
             snap_busy: HashSet::new(),
+            gate,
         }
     }
 
@@ -177,6 +181,10 @@ impl Writer {
                     log::warn!("session {code}: delete: {e}");
                 }
             }
+            Op::Adopt { code, end, index } => {
+                self.ends.insert(code.clone(), *end);
+                self.index.insert(code, index.into());
+            }
             Op::Flush(tx) => self.flushes.push(tx),
         }
     }
@@ -235,6 +243,17 @@ impl Writer {
             .map(|(c, _)| c.clone())
             .collect();
         for code in ready {
+            if !self.gate.allows(&code) {
+                // Paused, cut off, or taken over: never write on a lease
+                // that may have expired.
+                let why = AppendFailure::Unavailable(format!(
+                    "this node's lease on session {code} is not confirmed"
+                ));
+                for a in self.queued.remove(&code).unwrap_or_default() {
+                    notify(a, Err(why.clone()));
+                }
+                continue;
+            }
             let end = match self.ends.get(&code) {
                 Some(e) => *e,
                 None => match resolve(&self.h, &code).await {
