@@ -15,8 +15,8 @@
 mod cluster;
 mod common;
 
-use cluster::client::{history, ok, Client};
 use cluster::NatsCluster;
+use common::recorder::{history, ok, Client};
 use common::{Child, TestServer, Ws};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

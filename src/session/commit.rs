@@ -107,7 +107,7 @@ impl Session {
     ) {
         if self.stepped_down {
             if let Some(w) = waiter {
-                self.resolve(w, Err(unavailable()), ctx);
+                self.resolve(w, Err(unavailable()));
             }
             return;
         }
@@ -390,7 +390,7 @@ impl Session {
         let failed: Vec<Pending> = self.pending.drain(..).collect();
         for p in failed {
             for w in p.waiters {
-                self.resolve(w, Err(unavailable()), ctx);
+                self.resolve(w, Err(unavailable()));
             }
         }
         for id in self.conns.ids() {

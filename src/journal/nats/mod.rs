@@ -65,6 +65,8 @@ const H_SEQ: &str = "Quizcast-Seq";
 const QUEUE: usize = 262_144;
 /// How long a blocking read (recovery, resume) may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a starting node waits for JetStream to have a leader.
+const STARTUP_WAIT: Duration = Duration::from_secs(40);
 /// JetStream API and publish-ack timeout per attempt.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -189,9 +191,27 @@ impl NatsLog {
         let cluster = cluster.clone();
         let opts = opts.clone();
         let opened = run_blocking(&handle, async move {
-            let h = setup(&cluster).await?;
-            let loaded = read::load_all(&h, &opts).await?;
-            Ok::<_, StoreError>((h, loaded))
+            // A cluster that answers but has no JetStream leader yet (an
+            // election after a server died) is waited for, within a bound;
+            // one that cannot be reached at all is an error at once.
+            let started = tokio::time::Instant::now();
+            loop {
+                let attempt = async {
+                    let h = setup(&cluster).await?;
+                    let loaded = read::load_all(&h, &opts).await?;
+                    Ok::<_, StoreError>((h, loaded))
+                }
+                .await;
+                match attempt {
+                    Err(StoreError::Cluster(ClusterError::Request { what, reason }))
+                        if started.elapsed() < STARTUP_WAIT =>
+                    {
+                        log::warn!("JetStream not ready ({what}: {reason}); trying again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    other => break other,
+                }
+            }
         });
         let (h, loaded) = match opened {
             Ok(Ok(got)) => got,
