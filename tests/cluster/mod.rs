@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a node may take to be ready (JetStream up, meta leader known).
-const READY: Duration = Duration::from_secs(30);
+const READY: Duration = Duration::from_secs(90);
 
 pub struct Node {
     pub name: String,
