@@ -95,10 +95,22 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     };
     let (log, stored) = open(&cluster, 10);
     assert!(stored.is_empty());
-    let (done, created) = tokio::sync::oneshot::channel();
-    log.create(header("ABCDE"), done).unwrap();
-    log.flush();
-    assert_eq!(created.blocking_recv().unwrap(), Ok(()));
+    // A fresh cluster may still be electing its buckets' leaders: a
+    // create refused as unavailable is retried, as a client would.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (done, created) = tokio::sync::oneshot::channel();
+        log.create(header("ABCDE"), done).unwrap();
+        log.flush();
+        match created.blocking_recv().unwrap() {
+            Ok(()) => break,
+            Err(e) if std::time::Instant::now() < until => {
+                eprintln!("create refused ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("create never succeeded: {e}"),
+        }
+    }
     // Chat needs chat on: a settings fact first, as record 1.
     let (tx, rx) = mpsc::channel();
     let mut first = append("ABCDE", 1, 0, &tx);
