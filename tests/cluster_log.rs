@@ -88,6 +88,21 @@ fn next(rx: &mpsc::Receiver<Committed>) -> (u64, Result<(), AppendFailure>) {
     (c.upto, c.result)
 }
 
+/// A read, retried while a fresh cluster (on a slow machine) still times out.
+fn settled<T, E: std::fmt::Display>(mut read: impl FnMut() -> Result<T, E>) -> T {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match read() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() < until => {
+                eprintln!("read refused ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("read never succeeded: {e}"),
+        }
+    }
+}
+
 #[test]
 fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     let Some(cluster) = NatsCluster::start(3) else {
@@ -134,12 +149,12 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     };
     assert_eq!(next(&rx), (2, Err(stale.clone())));
     assert_eq!(next(&rx), (3, Err(stale)));
-    assert_eq!(log.live_sessions().unwrap(), vec!["ABCDE".to_string()]);
-    let s = log.read_session("ABCDE", 10).unwrap().unwrap();
+    assert_eq!(settled(|| log.live_sessions()), vec!["ABCDE".to_string()]);
+    let s = settled(|| log.read_session("ABCDE", 10)).unwrap();
     assert_eq!((s.pos, s.seq, s.epoch, s.events.len()), (2, 2, 1, 2));
     assert!(s.state.settings.chat);
     assert_eq!(s.events[1].frame, "{\"seq\":2}");
-    let after = log.events_after("ABCDE", 1, 10).unwrap();
+    let after = settled(|| log.events_after("ABCDE", 1, 10));
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
 
     // A second writer (another node, say) that read the session at 2 while
@@ -164,7 +179,7 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     other.close();
 
     // A snapshot replaces the facts it covers; the state reads the same.
-    let s = log.read_session("ABCDE", 10).unwrap().unwrap();
+    let s = settled(|| log.read_session("ABCDE", 10)).unwrap();
     log.snapshot("ABCDE", 3, 3, serde_json::to_vec(&s.state).unwrap())
         .unwrap();
     log.append(append("ABCDE", 1, 3, &tx)).unwrap();
@@ -178,16 +193,16 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     assert_eq!((stored[0].pos, stored[0].seq), (4, 4));
     assert_eq!(stored[0].ended_ms, Some(ended));
     assert_eq!(stored[0].events.len(), 4, "events behind the snapshot stay");
-    assert!(log.live_sessions().unwrap().is_empty());
+    assert!(settled(|| log.live_sessions()).is_empty());
     // Deleted: gone, and the code can be created afresh.
     log.delete("ABCDE").unwrap();
     log.flush();
-    assert!(log.read_session("ABCDE", 10).unwrap().is_none());
+    assert!(settled(|| log.read_session("ABCDE", 10)).is_none());
     let (done, created) = tokio::sync::oneshot::channel();
     log.create(header("ABCDE"), done).unwrap();
     log.flush();
     assert_eq!(created.blocking_recv().unwrap(), Ok(()));
-    let s = log.read_session("ABCDE", 10).unwrap().unwrap();
+    let s = settled(|| log.read_session("ABCDE", 10)).unwrap();
     assert_eq!((s.pos, s.seq, s.events.len()), (0, 0, 0));
     // Its first append is fenced at "no message yet" and lands.
     log.append(append("ABCDE", 1, 0, &tx)).unwrap();
@@ -227,16 +242,16 @@ fn snapshots_trim_what_they_replace_once_its_events_are_old(log: &NatsLog) {
     log.append(last).unwrap();
     log.flush();
     assert_eq!(next(&rx), (3, Ok(())));
-    let before = log.read_session("TRIMS", 5).unwrap().unwrap();
-    assert_eq!(log.events_after("TRIMS", 0, 1).unwrap()[0].seq, 1);
+    let before = settled(|| log.read_session("TRIMS", 5)).unwrap();
+    assert_eq!(settled(|| log.events_after("TRIMS", 0, 1))[0].seq, 1);
     log.snapshot("TRIMS", 3, top, serde_json::to_vec(&before.state).unwrap())
         .unwrap();
     log.flush();
-    let after = log.read_session("TRIMS", 5).unwrap().unwrap();
+    let after = settled(|| log.read_session("TRIMS", 5)).unwrap();
     assert_eq!((after.pos, after.seq), (3, top));
     assert_eq!(after.state.to_value(), before.state.to_value());
     assert_eq!(after.events, before.events);
-    let first = log.events_after("TRIMS", 0, 1).unwrap();
+    let first = settled(|| log.events_after("TRIMS", 0, 1));
     assert_eq!(first[0].seq, 2, "record 1 was purged, record 2 kept");
 }
 
@@ -272,7 +287,7 @@ fn a_burst_of_appends_goes_out_in_a_few_messages_in_order() {
         .journal_commits
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(commits < n / 4, "{commits} publishes for {n} appends");
-    let s = log.read_session("BURST", 5).unwrap().unwrap();
+    let s = settled(|| log.read_session("BURST", 5)).unwrap();
     assert_eq!((s.pos, s.seq), (n, n));
     log.close();
 }
