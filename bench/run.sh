@@ -30,6 +30,41 @@ if [ -n "${QUICK:-}" ]; then SIZES="200 500"; IDLE=1000; else SIZES="1000 5000 1
 
 RUNS="$TMP/runs.jsonl"
 : > "$RUNS"
+PEERS_RUNS="$TMP/peers.jsonl"
+: > "$PEERS_RUNS"
+
+# The peers (issue 13): ../shared/peers/compare.sh runs quizcast, seed 000's
+# Node + ws server and the kernel floor side by side, with its own driver
+# (not quizcast-load), fresh servers on core 0 and the driver on core 1. Its
+# 10,000 players come from one address, so the per-address limits
+# (docs/operations.md) are turned off through their environment twins, as
+# for quizcast-load below. compare.sh builds the driver and the floor and
+# installs ws the first time.
+PEERS_DIR=../shared/peers
+peers() {
+  local n="$1" out="$TMP/peers-$1.txt"
+  [ -x "$PEERS_DIR/compare.sh" ] || { echo "no $PEERS_DIR/compare.sh: peers skipped" >&2; return; }
+  echo "== peers (compare.sh) $n" >&2
+  QUIZCAST_UPGRADE_RATE=0 QUIZCAST_JOIN_RATE=0 QUIZCAST_HTTP_RATE=0 QUIZCAST_ANSWER_RATE=0 \
+      timeout 900 "$PEERS_DIR/compare.sh" target/release/quizcast "$n" > "$out" 2> "$out.err" \
+      || echo "  compare.sh $n failed (exit $?): $(tail -3 "$out.err")" >&2
+  python3 - "$n" "$out" >> "$PEERS_RUNS" <<'PY'
+import json, re, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+servers, floor = {}, None
+for line in open(path):
+    line = line.strip()
+    if line.startswith("{"):
+        r = json.loads(line); servers[r["label"]] = r
+    m = re.match(r"floor .*?([0-9.]+) us cpu/send", line)
+    if m: floor = float(m.group(1))
+print(json.dumps({"players": n, "servers": servers, "floorUsPerSend": floor}))
+PY
+  tail -n 1 "$PEERS_RUNS" | python3 -c 'import json,sys; r=json.load(sys.stdin); q,o=r["servers"].get("quizcast",{}),r["servers"].get("node-ws",{}); print("  p99 ms %s vs %s, CPU us/delivery %s vs %s, KiB/conn %s vs %s, floor %s us/send" % (q.get("p99_ms"),o.get("p99_ms"),q.get("server_cpu_us_per_delivery"),o.get("server_cpu_us_per_delivery"),q.get("kib_per_conn"),o.get("kib_per_conn"),r["floorUsPerSend"]), file=sys.stderr)'
+}
+for n in $SIZES; do
+  peers "$n"
+done
 
 # run LABEL "SERVER FLAGS" SCENARIO ARGS...
 run() {
@@ -106,17 +141,19 @@ printf '{"label":"","serverFlags":"","serverPeakRssKiB":%s,"serverCpuSecs":0,"ex
     "$(echo "$report" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"].get("serverRssKiBAfterRecovery") or 0)')" \
     "$status" "$report" >> "$RUNS"
 
-python3 - "$RUNS" "$OUT/$DATE.json" "$DATE" <<'PY'
+python3 - "$RUNS" "$OUT/$DATE.json" "$DATE" "$PEERS_RUNS" <<'PY'
 import json, sys, platform, os
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+peers = [json.loads(l) for l in open(sys.argv[4]) if l.strip()]
 machine = f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE')*os.sysconf('SC_PHYS_PAGES')/2**30)} GiB, {platform.platform()}"
 json.dump({"date": sys.argv[3], "machine": machine, "serverCore": 0, "loadCore": 1,
-           "command": "bench/run.sh" + (" (QUICK=1)" if os.environ.get("QUICK") else ""), "runs": runs},
+           "command": "bench/run.sh" + (" (QUICK=1)" if os.environ.get("QUICK") else ""), "runs": runs, "peers": peers},
           open(sys.argv[2], "w"), indent=1)
 PY
 bench/report/target/release/quizcast-bench-report "$OUT/$DATE.json" "$OUT"
 cp "$OUT/$DATE.md" "$OUT/latest.md"
 cp "$OUT/$DATE.svg" "$OUT/latest.svg"
 echo "wrote $OUT/$DATE.json, $OUT/$DATE.md, $OUT/$DATE.svg" >&2
-failed=$(python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1]))["runs"] if not r["report"]["ok"]))' "$OUT/$DATE.json")
+# A peers run counts as a problem if quizcast's run is missing or lost a probe.
+failed=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for r in d["runs"] if not r["report"]["ok"]) + sum(1 for p in d.get("peers", []) if p["servers"].get("quizcast", {}).get("lost", 1) != 0))' "$OUT/$DATE.json")
 [ "$failed" = 0 ] || { echo "$failed run(s) reported problems" >&2; exit 1; }

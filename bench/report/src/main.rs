@@ -64,7 +64,70 @@ fn markdown(run: &Value) -> String {
             r["serverPeakRssKiB"].as_f64().map(|k| format!("{:.1}", k / 1024.0)).unwrap_or("-".into()),
             num(&rep["loadToolCpuPercent"]), if rep["ok"] == true { "yes" } else { "NO" });
     }
+    peers_markdown(run, &mut s);
     s
+}
+
+/// quizcast / Node ratios from one `compare.sh` run per size.
+struct PeerRow {
+    players: f64,
+    p99: Option<f64>,
+    cpu: Option<f64>,
+    kib: Option<f64>,
+}
+
+fn ratio(a: &Value, b: &Value) -> Option<f64> {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn peer_rows(run: &Value) -> Vec<PeerRow> {
+    run["peers"].as_array().into_iter().flatten().map(|p| {
+        let (q, o) = (&p["servers"]["quizcast"], &p["servers"]["node-ws"]);
+        PeerRow {
+            players: p["players"].as_f64().unwrap_or(0.0),
+            p99: ratio(&q["p99_ms"], &o["p99_ms"]),
+            cpu: ratio(&q["server_cpu_us_per_delivery"], &o["server_cpu_us_per_delivery"]),
+            kib: ratio(&q["kib_per_conn"], &o["kib_per_conn"]),
+        }
+    }).collect()
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}")).unwrap_or("-".into())
+}
+
+fn peers_markdown(run: &Value, s: &mut String) {
+    let peers = run["peers"].as_array().cloned().unwrap_or_default();
+    if peers.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Side by side with the peers (`../shared/peers/compare.sh`)\n");
+    let _ = writeln!(s, "One run per size: each server fresh on core 0, the peers' own driver on core 1, 200 probes, 5 questions. \
+        A delivery is one player's share of a question (its open and its close: two frames). \
+        The floor is the kernel's CPU for one 200-byte loopback write; \"above floor\" is quizcast's CPU per frame (half a delivery) minus it.\n");
+    let _ = writeln!(s, "| players | server | p99 ms | server CPU µs/delivery | KiB/conn | join s | lost |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    for p in &peers {
+        for label in ["quizcast", "node-ws"] {
+            let r = &p["servers"][label];
+            let _ = writeln!(s, "| {} | {label} | {} | {} | {} | {} | {} |", num(&p["players"]),
+                num(&r["p99_ms"]), num(&r["server_cpu_us_per_delivery"]), num(&r["kib_per_conn"]), num(&r["join_s"]), num(&r["lost"]));
+        }
+    }
+    let _ = writeln!(s, "\n| players | p99 quizcast/Node | CPU per delivery quizcast/Node | KiB per conn quizcast/Node | floor µs/send | quizcast µs/frame above floor |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for (p, row) in peers.iter().zip(peer_rows(run)) {
+        let above = match (p["servers"]["quizcast"]["server_cpu_us_per_delivery"].as_f64(), p["floorUsPerSend"].as_f64()) {
+            (Some(c), Some(f)) => format!("{:.1}", c / 2.0 - f),
+            _ => "-".into(),
+        };
+        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {above} |", num(&p["players"]),
+            fmt_ratio(row.p99), fmt_ratio(row.cpu), fmt_ratio(row.kib), num(&p["floorUsPerSend"]));
+    }
+    let _ = writeln!(s, "\nIssue 13's targets: p99 and CPU per delivery ≤ 0.6 × Node's, KiB per connection ≤ Node's, ≤ 3 µs per frame above the floor.");
 }
 
 fn chart(run: &Value, path: &std::path::Path) {
@@ -90,8 +153,10 @@ fn chart(run: &Value, path: &std::path::Path) {
         }
     }
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
-    let _ = root.fill(&WHITE);
+    let canvas = SVGBackend::new(path, (1280, 480)).into_drawing_area();
+    let _ = canvas.fill(&WHITE);
+    let (root, right) = canvas.split_horizontally(800);
+    ratio_chart(run, &right);
     let max_x = points.iter().map(|p| p.0).fold(1000.0, f64::max) * 1.05;
     let max_y = points.iter().map(|p| p.3).chain(others.iter().map(|o| o.1)).fold(10.0, f64::max) * 1.15;
     let mut chart = match ChartBuilder::on(&root)
@@ -129,5 +194,46 @@ fn chart(run: &Value, path: &std::path::Path) {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw();
-    let _ = root.present();
+    let _ = canvas.present();
+}
+
+/// quizcast / Node ratios against players, with the parity line (1) and
+/// issue 13's target for p99 and CPU (0.6).
+fn ratio_chart<DB: DrawingBackend>(run: &Value, area: &DrawingArea<DB, plotters::coord::Shift>) {
+    let rows = peer_rows(run);
+    if rows.is_empty() {
+        return;
+    }
+    let max_x = rows.iter().map(|r| r.players).fold(1000.0, f64::max) * 1.05;
+    let max_y = rows.iter().flat_map(|r| [r.p99, r.cpu, r.kib]).flatten().fold(1.2, f64::max) * 1.15;
+    let Ok(mut chart) = ChartBuilder::on(area)
+        .caption("quizcast / Node (same run)", ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+    else {
+        return;
+    };
+    let _ = chart.configure_mesh().x_desc("players in one session").y_desc("ratio").draw();
+    for (y, color, name) in [(1.0, BLACK, "parity"), (0.6, MAGENTA, "target 0.6")] {
+        if let Ok(s) = chart.draw_series(LineSeries::new(vec![(0.0, y), (max_x, y)], color.mix(0.5).stroke_width(1))) {
+            s.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
+    }
+    let series: [(&str, RGBColor, fn(&PeerRow) -> Option<f64>); 3] =
+        [("p99", RED, |r| r.p99), ("CPU/delivery", BLUE, |r| r.cpu), ("KiB/conn", GREEN, |r| r.kib)];
+    for (name, color, f) in series {
+        let data: Vec<(f64, f64)> = rows.iter().filter_map(|r| f(r).map(|v| (r.players, v))).collect();
+        if let Ok(s) = chart.draw_series(LineSeries::new(data.clone(), color.stroke_width(2))) {
+            s.label(name).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
+        let _ = chart.draw_series(data.iter().map(|p| Circle::new(*p, 4, color.filled())));
+    }
+    let _ = chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw();
 }
