@@ -15,12 +15,17 @@ use crate::store::{self, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Ops waiting for the writer before senders are refused (never blocks an actor).
+/// Ops waiting for the writer before senders are refused (never blocks an
+/// actor). Counted beside an unbounded channel rather than a `sync_channel`
+/// of this capacity, which allocates (and, as its ring turns over, keeps
+/// resident) every slot up front: 25 MB for a queue that is nearly always
+/// empty.
 const QUEUE: usize = 262_144;
 /// Most ops in one transaction.
 const MAX_BATCH: usize = 16_384;
@@ -75,7 +80,9 @@ pub struct SqliteLog {
     /// Reads (never on an actor's thread) on their own connection: WAL
     /// readers never block the writer.
     reader: Mutex<Connection>,
-    tx: Mutex<Option<SyncSender<Op>>>,
+    tx: Mutex<Option<Sender<Op>>>,
+    /// Ops sent and not yet taken by the writer (the bound on `tx`).
+    queued: Arc<AtomicUsize>,
     thread: Mutex<Option<JoinHandle<()>>>,
     checkpoints: Mutex<Option<(JoinHandle<()>, Arc<std::sync::atomic::AtomicBool>)>>,
 }
@@ -125,15 +132,21 @@ impl SqliteLog {
         let checkpoints = std::thread::Builder::new()
             .name("quizcast-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpointer, stop2))?;
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let taken = Queue {
+            rx,
+            queued: queued.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("quizcast-log".into())
-            .spawn(move || writer(conn, rx, ends, metrics))?;
+            .spawn(move || writer(conn, taken, ends, metrics))?;
         let reader = Mutex::new(store::open(path)?);
         Ok((
             SqliteLog {
                 reader,
                 tx: Mutex::new(Some(tx)),
+                queued,
                 thread: Mutex::new(Some(thread)),
                 checkpoints: Mutex::new(Some((checkpoints, stop))),
             },
@@ -148,21 +161,31 @@ impl SqliteLog {
         let Some(tx) = guard.as_ref() else {
             return Err(append);
         };
-        match tx.try_send(Op::Append(append)) {
+        match self.try_send(tx, Op::Append(append)) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(Op::Append(a)))
-            | Err(TrySendError::Disconnected(Op::Append(a))) => Err(a),
+            Err(Op::Append(a)) => Err(a),
             Err(_) => Ok(()),
         }
     }
 
+    /// Sends unless `QUEUE` ops are already waiting (or the writer is gone),
+    /// handing the op back.
+    fn try_send(&self, tx: &Sender<Op>, op: Op) -> Result<(), Op> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(op);
+        }
+        tx.send(op).map_err(|e| {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            e.0
+        })
+    }
+
     fn send(&self, op: Op) -> Result<(), LogBusy> {
         let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        match guard.as_ref().map(|tx| tx.try_send(op)) {
+        match guard.as_ref().map(|tx| self.try_send(tx, op)) {
             Some(Ok(())) => Ok(()),
-            Some(Err(TrySendError::Full(_))) | Some(Err(TrySendError::Disconnected(_))) | None => {
-                Err(LogBusy)
-            }
+            Some(Err(_)) | None => Err(LogBusy),
         }
     }
 }
@@ -531,7 +554,29 @@ fn load_one(
     })
 }
 
-fn writer(mut conn: Connection, rx: Receiver<Op>, mut ends: Ends, metrics: Arc<Metrics>) {
+/// The writer's end of the queue: every op taken lowers the count.
+struct Queue {
+    rx: Receiver<Op>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Queue {
+    fn taken(&self, op: Op) -> Op {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        op
+    }
+    fn recv(&self) -> Result<Op, std::sync::mpsc::RecvError> {
+        self.rx.recv().map(|op| self.taken(op))
+    }
+    fn try_recv(&self) -> Result<Op, std::sync::mpsc::TryRecvError> {
+        self.rx.try_recv().map(|op| self.taken(op))
+    }
+    fn recv_timeout(&self, d: Duration) -> Result<Op, std::sync::mpsc::RecvTimeoutError> {
+        self.rx.recv_timeout(d).map(|op| self.taken(op))
+    }
+}
+
+fn writer(mut conn: Connection, rx: Queue, mut ends: Ends, metrics: Arc<Metrics>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let until = Instant::now() + LINGER;
