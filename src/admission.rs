@@ -19,11 +19,12 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::protocol::ErrorCode;
+use crate::proxies::TrustedProxies;
 use crate::ratelimit::PerAddress;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// What a client address asks to do.
@@ -94,6 +95,7 @@ impl ResponseError for Refused {
 
 /// The per-address limiters; see the module docs.
 pub struct Admission {
+    proxies: TrustedProxies,
     http: PerAddress,
     joins: PerAddress,
     upgrades: PerAddress,
@@ -105,12 +107,19 @@ impl Admission {
     pub fn new(cfg: &Config) -> Self {
         let n = cfg.rate_limit_addresses;
         Admission {
+            proxies: TrustedProxies::new(cfg.trusted_proxies.clone()),
             http: PerAddress::new(cfg.http_rate, cfg.http_burst, n),
             joins: PerAddress::new(cfg.join_rate, cfg.join_burst, n),
             upgrades: PerAddress::new(cfg.upgrade_rate, cfg.upgrade_burst, n),
             answers: PerAddress::new(cfg.answer_rate, cfg.answer_burst, n),
             uploads: PerAddress::new(cfg.upload_rate, cfg.upload_burst, n),
         }
+    }
+
+    /// The address a request counts as (the TCP peer, or the client a
+    /// trusted proxy forwarded; unspecified if unknown).
+    pub fn client_ip(&self, req: &HttpRequest) -> IpAddr {
+        self.proxies.client_ip(req)
     }
 
     /// Admits `action` from `ip`, or says how long it must wait; refusals
@@ -132,13 +141,6 @@ impl Admission {
             }
         })
     }
-}
-
-/// The address a request came from (the TCP peer; unspecified if unknown).
-pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 #[cfg(test)]
@@ -171,7 +173,7 @@ mod tests {
         };
         let a = Admission::new(&cfg);
         let m = Metrics::default();
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let ip = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
         assert!(a.check(Action::WsJoin, ip, &m).is_ok());
         assert!(a.check(Action::HttpJoin, ip, &m).is_ok());
         assert_eq!(

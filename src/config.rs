@@ -154,6 +154,12 @@ pub struct Config {
     /// (buckets that have refilled are forgotten first).
     #[arg(long, env = "QUIZCAST_RATE_LIMIT_ADDRESSES", default_value_t = 100_000)]
     pub rate_limit_addresses: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as IP addresses
+    /// or CIDR blocks, comma-separated (e.g. `127.0.0.1,10.0.0.0/8`; empty:
+    /// none). Behind them the per-address limits count the client each
+    /// proxy saw, not the proxy (src/proxies.rs says how the header is read).
+    #[arg(long, env = "QUIZCAST_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::proxies::Cidr>,
     /// After the server closes a WebSocket (or it ends), milliseconds the
     /// connection has to deliver what is queued before it is aborted (TCP
     /// reset), so a peer that stopped reading cannot keep it, and its

@@ -34,6 +34,7 @@ pub mod library;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
+pub mod proxies;
 pub mod ratelimit;
 pub mod registry;
 pub mod session;

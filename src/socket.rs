@@ -4,7 +4,7 @@
 //!
 //! This is the only module that knows `actix-web-actors`.
 
-use crate::admission::{self, Action};
+use crate::admission::Action;
 use crate::auth::Claims;
 use crate::error::ApiError;
 use crate::game::Role;
@@ -141,7 +141,7 @@ pub async fn upgrade(
             "error": {"code": "FORBIDDEN", "message": "origin not allowed"}
         })));
     }
-    let ip = admission::client_ip(&req);
+    let ip = app.admission.client_ip(&req);
     if let Err(refused) = app.admission.check(Action::Upgrade, ip, &app.metrics) {
         return Ok(actix_web::ResponseError::error_response(&refused));
     }

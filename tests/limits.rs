@@ -298,3 +298,50 @@ async fn a_player_on_the_long_poll_fallback_counts_as_online_while_polling() {
     let (_, info) = srv.get(&format!("/api/sessions/{code}"), None).await;
     assert_eq!(info["online"], 0);
 }
+
+/// `POST /api/sessions/{code}/players` with an `X-Forwarded-For` header.
+async fn join_forwarded(srv: &TestServer, code: &str, name: &str, forwarded: &str) -> u16 {
+    let resp = awc::Client::new()
+        .post(format!("{}/api/sessions/{code}/players", srv.base))
+        .insert_header(("X-Forwarded-For", forwarded))
+        .send_json(&json!({ "name": name }))
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+#[actix_rt::test]
+async fn behind_a_trusted_proxy_joins_are_counted_per_forwarded_client() {
+    let srv = TestServer::with(|c| {
+        c.join_rate = 0.01;
+        c.join_burst = 2.0;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let (code, _) = srv.create_session(json!({})).await;
+    // Two phones behind the proxy spend their own buckets...
+    assert_eq!(join_forwarded(&srv, &code, "A1", "203.0.113.1").await, 201);
+    assert_eq!(join_forwarded(&srv, &code, "A2", "203.0.113.1").await, 201);
+    assert_eq!(join_forwarded(&srv, &code, "A3", "203.0.113.1").await, 429);
+    assert_eq!(join_forwarded(&srv, &code, "B1", "203.0.113.2").await, 201);
+    // ...and an address a client wrote to the left of the proxy's is not
+    // believed: this is still 203.0.113.1.
+    assert_eq!(
+        join_forwarded(&srv, &code, "A4", "198.51.100.9, 203.0.113.1").await,
+        429
+    );
+}
+
+#[actix_rt::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let srv = TestServer::with(|c| {
+        c.join_rate = 0.01;
+        c.join_burst = 2.0;
+    })
+    .await;
+    let (code, _) = srv.create_session(json!({})).await;
+    assert_eq!(join_forwarded(&srv, &code, "A1", "203.0.113.1").await, 201);
+    assert_eq!(join_forwarded(&srv, &code, "A2", "203.0.113.2").await, 201);
+    // Every "client" was 127.0.0.1 all along.
+    assert_eq!(join_forwarded(&srv, &code, "A3", "203.0.113.3").await, 429);
+}

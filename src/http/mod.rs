@@ -296,7 +296,7 @@ pub fn admit(
     app: &AppState,
     action: crate::admission::Action,
 ) -> Result<(), crate::admission::Refused> {
-    let ip = crate::admission::client_ip(req);
+    let ip = app.admission.client_ip(req);
     app.admission.check(action, ip, &app.metrics)
 }
 
