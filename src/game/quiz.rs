@@ -2,6 +2,7 @@
 //! the first invalid field by its path, e.g. `rounds[1].questions[0].answer`.
 
 use super::state::Settings;
+use super::teams::{CEILING_TEAMS, CEILING_TEAM_SIZE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -216,6 +217,20 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
         if s.max_players == 0 {
             return Err(bad("settings.maxPlayers", "must be at least 1"));
         }
+        // The same limits a session checks when the quiz is loaded, so the
+        // editor's validation finds them first.
+        if !(1..=CEILING_TEAMS).contains(&s.max_teams) {
+            return Err(bad(
+                "settings.maxTeams",
+                format!("must be 1 to {CEILING_TEAMS}"),
+            ));
+        }
+        if !(1..=CEILING_TEAM_SIZE).contains(&s.max_team_size) {
+            return Err(bad(
+                "settings.maxTeamSize",
+                format!("must be 1 to {CEILING_TEAM_SIZE}"),
+            ));
+        }
     }
     let mut round_ids = HashSet::new();
     let mut question_ids = HashSet::new();
@@ -404,6 +419,15 @@ mod tests {
         let mut v = sample();
         v["rounds"][0]["questions"] = json!([]);
         assert_eq!(field_of(v), "rounds[0].questions");
+        let mut v = sample();
+        v["settings"]["teams"] = json!("sheet");
+        v["settings"]["maxTeams"] = json!(0);
+        assert_eq!(field_of(v.clone()), "settings.maxTeams");
+        v["settings"]["maxTeams"] = json!(4);
+        v["settings"]["maxTeamSize"] = json!(51);
+        assert_eq!(field_of(v.clone()), "settings.maxTeamSize");
+        v["settings"]["maxTeamSize"] = json!(3);
+        parse(v).unwrap();
         let mut v = sample();
         v["rounds"][0]["colour"] = json!("red");
         assert!(field_of(v).starts_with("rounds[0]"));
