@@ -148,7 +148,7 @@ function render() {
     if (q.imageUrl) nodes.push(h("img", { class: "question", src: q.imageUrl, alt: "Question picture" }));
     if (q.choices && !m.reveal) {
       nodes.push(h("ol", { class: "choices-big", id: "choices" }, q.choices.map((c, i) =>
-        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), choicePicture(q, i), c))));
+        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), c, choicePicture(q, i)))));
     }
     if (m.reveal) {
       nodes.push(h("h2", { class: "correct", id: "reveal" }, h("span", { "aria-hidden": "true" }, "✓ "), "Answer: ", answerText(q, m.reveal.correctAnswer)));
