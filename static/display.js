@@ -147,8 +147,10 @@ function render() {
     nodes.push(h("p", { class: "prompt", id: "prompt" }, q.prompt));
     if (q.imageUrl) nodes.push(h("img", { class: "question", src: q.imageUrl, alt: "Question picture" }));
     if (q.choices && !m.reveal) {
-      nodes.push(h("ol", { class: "choices-big", id: "choices" }, q.choices.map((c, i) =>
-        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), c, choicePicture(q, i)))));
+      // With pictures the grid takes the height left and shares it out.
+      const pics = q.choiceImages?.some(Boolean);
+      nodes.push(h("ol", { class: pics ? "choices-big pics" : "choices-big", id: "choices" }, q.choices.map((c, i) =>
+        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), choicePicture(q, i), h("span", {}, c)))));
     }
     if (m.reveal) {
       nodes.push(h("h2", { class: "correct", id: "reveal" }, h("span", { "aria-hidden": "true" }, "✓ "), "Answer: ", answerText(q, m.reveal.correctAnswer)));
