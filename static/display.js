@@ -64,6 +64,13 @@ function onEvent(e) {
   render();
 }
 
+/** The picture of choice `i`, if it has one; its text is beside it, so the
+ * picture is decorative to a screen reader. */
+function choicePicture(q, i, id, cls = "choice-pic") {
+  const src = q?.choices ? q.choiceImages?.[i] : null;
+  return src ? h("img", { class: cls, src, alt: "", id }) : null;
+}
+
 function answerText(q, a) {
   if (a == null) return "marked by the players";
   return q?.choices ? q.choices[a] ?? String(a) : String(a);
@@ -140,16 +147,20 @@ function render() {
     nodes.push(h("p", { class: "prompt", id: "prompt" }, q.prompt));
     if (q.imageUrl) nodes.push(h("img", { class: "question", src: q.imageUrl, alt: "Question picture" }));
     if (q.choices && !m.reveal) {
-      nodes.push(h("ol", { class: "choices-big", id: "choices" }, q.choices.map((c, i) =>
-        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), c))));
+      // With pictures the grid takes the height left and shares it out.
+      const pics = q.choiceImages?.some(Boolean);
+      nodes.push(h("ol", { class: pics ? "choices-big pics" : "choices-big", id: "choices" }, q.choices.map((c, i) =>
+        h("li", {}, h("span", { class: "letter" }, String.fromCharCode(65 + i)), choicePicture(q, i), h("span", {}, c)))));
     }
     if (m.reveal) {
       nodes.push(h("h2", { class: "correct", id: "reveal" }, h("span", { "aria-hidden": "true" }, "✓ "), "Answer: ", answerText(q, m.reveal.correctAnswer)));
+      const pic = choicePicture(q, m.reveal.correctAnswer);
+      if (pic) nodes.push(h("div", { class: "reveal-pic", id: "reveal-picture" }, pic));
       if (m.reveal.explanation) nodes.push(h("p", { class: "muted explain" }, m.reveal.explanation));
       if (m.reveal.distribution && q.choices) {
         const max = Math.max(1, ...m.reveal.distribution);
         nodes.push(h("div", { class: "dist", id: "distribution" }, q.choices.map((c, i) => h("div", {},
-          h("div", { class: "label" }, h("span", {}, `${String.fromCharCode(65 + i)}. ${c}${i === m.reveal.correctAnswer ? " ✓" : ""}`), h("span", {}, String(m.reveal.distribution[i] ?? 0))),
+          h("div", { class: "label" }, h("span", {}, choicePicture(q, i, null, "dist-pic"), `${String.fromCharCode(65 + i)}. ${c}${i === m.reveal.correctAnswer ? " ✓" : ""}`), h("span", {}, String(m.reveal.distribution[i] ?? 0))),
           h("div", { class: "bar", style: `width:${((m.reveal.distribution[i] ?? 0) / max) * 100}%` })))));
       }
     }

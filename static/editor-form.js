@@ -61,22 +61,41 @@ export function setKind(q, kind) {
     q.answer = 0;
   } else {
     delete q.choices;
+    delete q.choiceImages;
     if (kind === "number") delete q.answer;
     else if (typeof q.answer !== "string") delete q.answer;
   }
+}
+
+/** Sets (or with `url` null, removes) the picture of choice `ci`: the
+ * format's `choiceImages`, one entry per choice, dropped when all are empty. */
+export function setChoiceImage(q, ci, url) {
+  const n = (q.choices || []).length;
+  const list = Array.from({ length: n }, (_, i) => q.choiceImages?.[i] ?? null);
+  if (ci < n) list[ci] = url || null;
+  if (list.some(Boolean)) q.choiceImages = list; else delete q.choiceImages;
+}
+
+/** Keeps `choiceImages` in step when choice `ci` is removed. */
+function removeChoice(q, ci) {
+  q.choices.splice(ci, 1);
+  if (Array.isArray(q.choiceImages)) q.choiceImages.splice(ci, 1);
+  setChoiceImage(q, q.choices.length, null);
+  if (q.answer === ci) q.answer = 0; else if (q.answer > ci) q.answer -= 1;
 }
 
 /** "rounds[1].questions[0].answer" -> "Round 2, question 1, answer". */
 export function describePath(path) {
   if (!path || path === "quiz") return "The quiz";
   const words = { prompt: "question", imageUrl: "picture", timeLimitSec: "time limit", maxPlayers: "most players",
-    speedBonus: "speed bonus", accept: "also accepted", questions: "questions", choices: "choices" };
+    speedBonus: "speed bonus", accept: "also accepted", questions: "questions", choices: "choices", choiceImages: "choice pictures" };
   return path.split(".").map((part, i) => {
     const m = part.match(/^(\w+)(?:\[(\d+)\])?$/);
     if (!m) return part;
     const [, name, idx] = m;
     const n = idx == null ? "" : ` ${Number(idx) + 1}`;
     const label = name === "rounds" ? "round" : name === "questions" ? "question" : name === "choices" ? "choice"
+      : name === "choiceImages" && idx != null ? "picture of choice"
       : name === "accept" ? "accepted answer" : (words[name] || name);
     const s = idx == null ? label : label + n;
     return i === 0 ? s[0].toUpperCase() + s.slice(1) : s;
@@ -123,7 +142,7 @@ function tool(label, name, onclick, focusKey, extra = {}) {
 
 /**
  * Renders the whole quiz into `root`. `ctx` receives changes:
- * changed(rerender, focusKey), upload(question, file, path), preview(ri, qi),
+ * changed(rerender, focusKey), upload(file, {path, set(url)}), preview(ri, qi),
  * move(kind, from, to), and `drag` state lives on ctx too.
  */
 export function renderQuiz(root, quiz, ctx) {
@@ -144,12 +163,38 @@ export function renderQuiz(root, quiz, ctx) {
     h("div", { class: "row settings" },
       h("label", { class: "check" }, bonus, " Speed bonus (faster right answers score more)"),
       h("label", { class: "check" }, chat, " Chat during the quiz")),
-    field("Most players", "settings.maxPlayers", maxPlayers, "Empty: the server's limit.")));
+    field("Most players", "settings.maxPlayers", maxPlayers, "Empty: the server's limit."),
+    ...teamFields(quiz, setSetting, ctx)));
 
   quiz.rounds.forEach((r, ri) => nodes.push(renderRound(quiz, r, ri, ctx, edit)));
   nodes.push(h("div", { class: "row" },
     h("button", { type: "button", id: "add-round", "data-focus": "add-round", onclick: edit(() => newRound(quiz), true, `round-${quiz.rounds.length}-name`) }, "Add a round")));
   root.replaceChildren(...nodes);
+}
+
+const TEAMS = [["off", "No teams: everyone plays alone"], ["sum", "Teams: every member answers, the team scores the sum"],
+  ["mean", "Teams: every member answers, the team scores the mean"], ["sheet", "Teams: one answer sheet per team"]];
+
+/** Team mode and its limits (docs/quiz-format.md, settings.teams). */
+function teamFields(quiz, setSetting, ctx) {
+  const settings = quiz.settings || {};
+  const mode = select(TEAMS, settings.teams || "off", (v) => {
+    setSetting("teams", v);
+    if (v === "off") for (const k of ["teams", "maxTeams", "maxTeamSize"]) delete quiz.settings[k];
+    ctx.changed(true, "settings-teams");
+  });
+  mode.dataset.focus = "settings-teams";
+  const out = [field("Teams", "settings.teams", mode, "The MC can still change this for a session before the first question.")];
+  if ((settings.teams || "off") !== "off") {
+    const limit = (key, dflt, max) => numberInput(settings[key] ?? "", (v) => {
+      if (v == null) delete quiz.settings?.[key]; else setSetting(key, v);
+      ctx.changed(false);
+    }, { min: 1, max, step: 1, placeholder: String(dflt) });
+    out.push(h("div", { class: "row two" },
+      field("Most teams", "settings.maxTeams", limit("maxTeams", 50, 500), "Empty: 50."),
+      field("Most players in a team", "settings.maxTeamSize", limit("maxTeamSize", 8, 50), "Empty: 8.")));
+  }
+  return out;
 }
 
 function renderRound(quiz, r, ri, ctx, edit) {
@@ -215,13 +260,39 @@ function renderQuestion(quiz, r, ri, q, qi, ctx, edit) {
   body.push(field("Explanation (shown with the answer)", `${qp}.explanation`,
     textInput(q.explanation, (v) => { if (v) q.explanation = v; else delete q.explanation; ctx.changed(false); }, { multiline: true, maxlength: 2000 })));
   const art = h("article", { class: "question", "aria-labelledby": `q-${ri}-${qi}-h`, "data-question": `${ri}:${qi}`, "data-field": qp }, head, body);
-  art.addEventListener("focusin", () => { ctx.active = { q, qp, ri, qi }; });
+  // Pasting a picture sets the picture of what has the focus: a choice's
+  // when it is in a choice's row, else the question's.
+  art.addEventListener("focusin", (ev) => {
+    const ci = ev.target.closest?.("li.choice")?.dataset.choice;
+    ctx.active = { q, qp, ri, qi, picture: ci == null ? questionPicture(q, qp) : choicePicture(q, qp, Number(ci)) };
+  });
   dropTarget(art, (src) => src.startsWith("question:"), (src) => {
     const [, fr, fq] = src.split(":").map(Number);
     ctx.move("question", [fr, fq], [ri, qi]);
     ctx.changed(true);
-  }, (file) => ctx.upload(q, file, `${qp}.imageUrl`));
+  }, (file) => ctx.upload(file, questionPicture(q, qp)));
   return art;
+}
+
+/** Where an uploaded picture goes: `{path, set(url)}`. */
+const questionPicture = (q, qp) => ({ path: `${qp}.imageUrl`, set: (url) => { q.imageUrl = url; } });
+const choicePicture = (q, qp, ci) => ({ path: `${qp}.choiceImages[${ci}]`, set: (url) => setChoiceImage(q, ci, url) });
+
+/** A choice's picture: its thumbnail and remove button, or a file picker
+ * (a picture can also be dropped on the row or pasted into it). */
+function choiceImageEdit(q, qp, ri, qi, ci, ctx) {
+  const path = `${qp}.choiceImages[${ci}]`;
+  const src = q.choiceImages?.[ci];
+  const err = h("p", { class: "field-error", id: idOf(path) + "-err", role: "status" });
+  if (src) {
+    const thumb = h("img", { class: "thumb choice-thumb", src, alt: `Picture for choice ${ci + 1}`, id: idOf(path), "data-field": path, tabindex: "-1" });
+    return [thumb, tool("✕ picture", `Remove the picture of choice ${ci + 1}`, () => { setChoiceImage(q, ci, null); ctx.changed(true, `q-${ri}-${qi}-cpic${ci}`); },
+      `q-${ri}-${qi}-rmcpic${ci}`), err];
+  }
+  const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp,image/gif", class: "file choice-file",
+    id: idOf(path), "data-field": path, "data-focus": `q-${ri}-${qi}-cpic${ci}`, "aria-describedby": err.id });
+  file.addEventListener("change", () => { if (file.files[0]) ctx.upload(file.files[0], choicePicture(q, qp, ci)); });
+  return [h("label", { for: file.id, class: "sr-only" }, `Picture for choice ${ci + 1} (optional)`), file, err];
 }
 
 function answerFields(q, qp, ri, qi, ctx, edit) {
@@ -236,22 +307,25 @@ function answerFields(q, qp, ri, qi, ctx, edit) {
       input.dataset.field = `${qp}.choices[${ci}]`;
       const err = h("p", { class: "field-error", id: input.id + "-err", role: "status" });
       input.setAttribute("aria-describedby", err.id);
-      return h("li", { class: "choice" },
+      const li = h("li", { class: "choice", "data-choice": ci },
         h("label", { class: "check correct" }, radio, " Correct"),
         h("label", { for: input.id, class: "sr-only" }, `Choice ${ci + 1}`),
         input,
-        tool("✕", `Remove choice ${ci + 1}`, edit(() => {
-          choices.splice(ci, 1);
-          if (q.answer === ci) q.answer = 0; else if (q.answer > ci) q.answer -= 1;
-        }, true, `q-${ri}-${qi}-addchoice`), `q-${ri}-${qi}-rm${ci}`, { disabled: choices.length <= 2 }),
-        err);
+        tool("✕", `Remove choice ${ci + 1}`, edit(() => removeChoice(q, ci), true, `q-${ri}-${qi}-addchoice`),
+          `q-${ri}-${qi}-rm${ci}`, { disabled: choices.length <= 2 }),
+        err,
+        ...choiceImageEdit(q, qp, ri, qi, ci, ctx));
+      dropTarget(li, null, null, (file) => ctx.upload(file, choicePicture(q, qp, ci)));
+      return li;
     });
     const group = h("fieldset", { class: "choices-edit", "data-field": `${qp}.choices`, id: idOf(`${qp}.choices`), tabindex: "-1" },
       h("legend", {}, "Choices (mark the correct one)"),
       h("ol", {}, rows),
       h("button", { type: "button", class: "secondary", "data-focus": `q-${ri}-${qi}-addchoice`, disabled: choices.length >= 10,
-        onclick: edit(() => choices.push(""), true, `q-${ri}-${qi}-c${choices.length}`) }, "Add a choice"),
+        onclick: edit(() => { choices.push(""); if (q.choiceImages) q.choiceImages.push(null); }, true, `q-${ri}-${qi}-c${choices.length}`) }, "Add a choice"),
+      h("p", { class: "hint" }, "Each choice may have a picture (optional): pick a file, or drop or paste one on its row. Its text is still shown, and read out to screen readers."),
       h("p", { class: "field-error", id: idOf(`${qp}.choices`) + "-err", role: "status" }),
+      h("p", { class: "field-error", id: idOf(`${qp}.choiceImages`) + "-err", "data-field": `${qp}.choiceImages`, role: "status" }),
       h("p", { class: "field-error", id: idOf(`${qp}.answer`) + "-err", "data-field": `${qp}.answer`, role: "status" }));
     return [group];
   }
@@ -274,7 +348,7 @@ function answerFields(q, qp, ri, qi, ctx, edit) {
 
 function renderImage(q, qp, ri, qi, ctx) {
   const file = h("input", { type: "file", accept: "image/png,image/jpeg,image/webp,image/gif", class: "file" });
-  file.addEventListener("change", () => { if (file.files[0]) ctx.upload(q, file.files[0], `${qp}.imageUrl`); });
+  file.addEventListener("change", () => { if (file.files[0]) ctx.upload(file.files[0], questionPicture(q, qp)); });
   const url = textInput(q.imageUrl, (v) => { if (v.trim()) q.imageUrl = v.trim(); else delete q.imageUrl; ctx.changed(false); }, { inputmode: "url", placeholder: "/media/… or https://…" });
   const parts = [];
   if (q.imageUrl) {
@@ -291,11 +365,11 @@ function renderImage(q, qp, ri, qi, ctx) {
 }
 
 /** Makes `el` accept drops: items accepted by `accepts` (moved with
- * `onMove`) and, when `onFile` is given, image files. */
+ * `onMove`; null: none) and, when `onFile` is given, image files. */
 function dropTarget(el, accepts, onMove, onFile) {
   el.addEventListener("dragover", (ev) => {
     const types = Array.from(ev.dataTransfer?.types || []);
-    if (types.includes("text/x-quizcast") || (onFile && types.includes("Files"))) {
+    if ((accepts && types.includes("text/x-quizcast")) || (onFile && types.includes("Files"))) {
       ev.preventDefault();
       el.classList.add("drop");
     }
@@ -304,7 +378,7 @@ function dropTarget(el, accepts, onMove, onFile) {
   el.addEventListener("drop", (ev) => {
     el.classList.remove("drop");
     const src = ev.dataTransfer.getData("text/x-quizcast");
-    if (src && accepts(src)) { ev.preventDefault(); ev.stopPropagation(); onMove(src); return; }
+    if (src && accepts?.(src)) { ev.preventDefault(); ev.stopPropagation(); onMove(src); return; }
     const f = ev.dataTransfer.files?.[0];
     if (f && onFile) { ev.preventDefault(); ev.stopPropagation(); onFile(f); }
   });

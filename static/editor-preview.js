@@ -13,6 +13,12 @@ function answerText(q) {
   return typeof q.answer === "string" ? q.answer : "Marked by people";
 }
 
+/** Choice `i`'s picture, if any (its text is beside it). */
+function pic(q, i) {
+  const src = q.choiceImages?.[i];
+  return src ? h("img", { class: "choice-pic", src, alt: "" }) : null;
+}
+
 function points(n) { return `${n ?? 1} ${Number(n ?? 1) === 1 ? "point" : "points"}`; }
 
 /** The phone's view (player page). */
@@ -24,7 +30,7 @@ function phone(round, q, index, revealed) {
   if (q.kind === "choice") {
     // Look-alikes of the phone's buttons: a preview has nothing to press.
     nodes.push(h("ul", { class: "pv-choices" },
-      (q.choices || []).map((c, i) => h("li", { class: revealed && i === q.answer ? "right" : null },
+      (q.choices || []).map((c, i) => h("li", { class: revealed && i === q.answer ? "right" : null }, pic(q, i),
         c || `(choice ${i + 1})`, revealed && i === q.answer ? " ✓" : ""))));
   } else {
     nodes.push(h("div", { class: "pv-input" }, q.kind === "number" ? "A number" : "Your answer"));
@@ -44,7 +50,7 @@ function projector(round, q, index, revealed) {
   if (q.imageUrl) nodes.push(h("img", { class: "question", src: q.imageUrl, alt: "Picture for this question" }));
   if (q.kind === "choice") {
     nodes.push(h("ol", { class: "choices-big" }, (q.choices || []).map((c, i) =>
-      h("li", { class: revealed && i === q.answer ? "right" : null }, h("span", { class: "letter" }, LETTERS[i]), c, revealed && i === q.answer ? " ✓" : ""))));
+      h("li", { class: revealed && i === q.answer ? "right" : null }, h("span", { class: "letter" }, LETTERS[i]), pic(q, i), c, revealed && i === q.answer ? " ✓" : ""))));
   }
   if (revealed) {
     nodes.push(h("p", { class: "reveal" }, `Answer: ${answerText(q)}`));

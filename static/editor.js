@@ -289,7 +289,10 @@ function move(kind, from, to) {
 
 // ---- Pictures ----
 
-async function upload(q, file, path) {
+/** Uploads `file` and puts its URL at `target` ({path, set(url)}: the
+ * question's picture or a choice's). */
+async function upload(file, target) {
+  const { path } = target;
   if (!file.type.startsWith("image/") && !/\.(png|jpe?g|webp|gif)$/i.test(file.name || "")) {
     showProblem(path, `${file.name || "That file"} is not a picture: use PNG, JPEG, WebP or GIF.`);
     return;
@@ -297,7 +300,7 @@ async function upload(q, file, path) {
   setState(`Uploading ${file.name || "picture"}…`);
   try {
     const r = await lib("POST", "/api/images", file, file.type || "application/octet-stream");
-    q.imageUrl = r.url;
+    target.set(r.url);
     announce(`Picture uploaded (${r.width}×${r.height})`);
     changed(true);
   } catch (e) {
@@ -311,7 +314,7 @@ document.addEventListener("paste", (ev) => {
   const f = Array.from(ev.clipboardData?.files || []).find((x) => x.type.startsWith("image/"));
   if (!f) return;
   ev.preventDefault();
-  upload(ctx.active.q, f, `${ctx.active.qp}.imageUrl`);
+  upload(f, ctx.active.picture);
 });
 
 // ---- Preview ----

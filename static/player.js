@@ -332,6 +332,13 @@ function settlePeer(roundId) {
   render(true);
 }
 
+/** The picture of choice `i`, if it has one (text stays its label, so the
+ * picture itself is decorative to a screen reader). */
+function choicePicture(q, i, id) {
+  const src = q?.kind === "choice" ? q.choiceImages?.[i] : null;
+  return src ? h("img", { class: "choice-pic", src, alt: "", id }) : null;
+}
+
 function describe(q, answer) {
   if (answer == null) return "(marked by people)";
   if (q?.kind === "choice" && q.choices) return q.choices[answer] ?? String(answer);
@@ -425,11 +432,13 @@ function renderStage() {
       if (v) nodes.push(h("p", { class: "verdict " + v.cls, id: "verdict" }, v.icon ? h("span", { "aria-hidden": "true" }, v.icon + " ") : null, v.text));
       if (model.markNote) nodes.push(h("p", { class: "verdict " + model.markNote.cls, id: "mark-note" }, model.markNote.text));
       const mine = model.me.answers?.[q.questionId];
-      nodes.push(h("p", {}, "Your answer: ", h("strong", { id: "your-answer" }, mine == null ? "(none)" : describe(q, mine))));
+      nodes.push(h("p", {}, "Your answer: ", h("strong", { id: "your-answer" }, mine == null ? "(none)" : describe(q, mine)),
+        mine == null ? null : choicePicture(q, mine)));
       if (model.reveal) {
         nodes.push(model.reveal.correctAnswer == null
           ? h("p", { class: "muted", id: "correct-answer" }, "No set answer: this one is marked by people.")
-          : h("p", { class: "correct", id: "correct-answer" }, "Correct answer: ", describe(q, model.reveal.correctAnswer)));
+          : h("p", { class: "correct", id: "correct-answer" }, "Correct answer: ", describe(q, model.reveal.correctAnswer),
+            choicePicture(q, model.reveal.correctAnswer, "correct-picture")));
         if (model.reveal.explanation) nodes.push(h("p", { class: "muted", id: "explanation" }, model.reveal.explanation));
       }
     }
@@ -450,7 +459,7 @@ function answerForm(q) {
         for (const b of ev.currentTarget.parentElement.children) b.setAttribute("aria-pressed", "false");
         ev.currentTarget.setAttribute("aria-pressed", "true");
         submit(i);
-      } }, `${String.fromCharCode(65 + i)}. ${c}`)));
+      } }, choicePicture(q, i), h("span", {}, `${String.fromCharCode(65 + i)}. ${c}`))));
   }
   const qid = q.questionId;
   const input = h("input", { id: "answer", name: "answer", autocomplete: "off", inputmode: q.kind === "number" ? "decimal" : "text",

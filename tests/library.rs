@@ -4,61 +4,12 @@
 
 mod common;
 
+use common::library::{call, json_call, new_key, png, upload};
 use common::TestServer;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{json, Value};
 use std::io::Cursor;
 use std::path::Path;
-use std::time::Duration;
-
-/// A request with a library key and a raw or JSON body; (status, headers, body).
-async fn call(
-    srv: &TestServer,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<(&str, Vec<u8>)>,
-    headers: &[(&str, &str)],
-) -> (u16, awc::http::header::HeaderMap, Vec<u8>) {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .finish();
-    let url = format!("{}{}", srv.base, path);
-    let mut req = client.request(method.parse().unwrap(), url);
-    if let Some(k) = key {
-        req = req.insert_header(("X-Library-Key", k));
-    }
-    for h in headers {
-        req = req.insert_header(*h);
-    }
-    let mut resp = match body {
-        Some((ct, b)) => req.content_type(ct).send_body(b).await.unwrap(),
-        None => req.send().await.unwrap(),
-    };
-    let bytes = resp.body().limit(64 << 20).await.unwrap().to_vec();
-    (resp.status().as_u16(), resp.headers().clone(), bytes)
-}
-
-async fn json_call(
-    srv: &TestServer,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let b = body.map(|v| ("application/json", v.to_string().into_bytes()));
-    let (s, _, bytes) = call(srv, method, path, key, b, &[]).await;
-    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (s, v)
-}
-
-async fn new_key(srv: &TestServer) -> String {
-    let (s, v) = json_call(srv, "POST", "/api/library", None, None).await;
-    assert_eq!(s, 201);
-    let k = v["key"].as_str().unwrap().to_string();
-    assert_eq!(k.len(), 32, "128 random bits in hex");
-    k
-}
 
 fn quiz(image: &str) -> Value {
     json!({"title": "Pub night", "settings": {"speedBonus": true, "chat": false, "maxPlayers": 50},
@@ -69,26 +20,6 @@ fn quiz(image: &str) -> Value {
           {"id": "q3", "kind": "number", "prompt": "Moon landing?", "answer": 1969, "tolerance": 1, "points": 1}]},
         {"id": "r2", "name": "Pictures", "type": "picture", "questions": [
           {"id": "q4", "kind": "text", "prompt": "What is this?", "imageUrl": image, "answer": "A gradient", "marking": "peer", "points": 1, "explanation": "Made in a test."}]}]})
-}
-
-fn png(w: u32, h: u32, noise: bool) -> Vec<u8> {
-    let mut seed: u32 = 2463534242;
-    let img = RgbImage::from_fn(w, h, |x, y| {
-        if noise {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            let b = seed.to_le_bytes();
-            image::Rgb([b[0], b[1], b[2]])
-        } else {
-            image::Rgb([(x * 255 / w.max(1)) as u8, (y * 255 / h.max(1)) as u8, 120])
-        }
-    });
-    let mut out = Vec::new();
-    DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
-        .unwrap();
-    out
 }
 
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
@@ -104,19 +35,6 @@ fn images_stored(db: &Path) -> i64 {
     let c = rusqlite::Connection::open(db).unwrap();
     c.query_row("SELECT count(*) FROM images", [], |r| r.get(0))
         .unwrap()
-}
-
-async fn upload(srv: &TestServer, key: &str, ct: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let (s, _, b) = call(
-        srv,
-        "POST",
-        "/api/images",
-        Some(key),
-        Some((ct, bytes)),
-        &[],
-    )
-    .await;
-    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
 #[actix_rt::test]

@@ -100,6 +100,10 @@ pub struct QuestionView {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
+    /// Extension: a picture per choice, parallel to `choices` (`null` for
+    /// none); absent when no choice has one, so `choices` keeps its shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choice_images: Option<Vec<Option<String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
     pub points: f64,

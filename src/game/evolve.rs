@@ -403,6 +403,10 @@ impl GameState {
             prompt: q.prompt.clone(),
             kind: q.kind.as_str().into(),
             choices: q.choices.clone(),
+            choice_images: q
+                .choice_images
+                .clone()
+                .filter(|c| c.iter().any(Option::is_some)),
             image_url: q.image_url.clone(),
             points: q.points,
             deadline,

@@ -2,6 +2,7 @@
 //! the first invalid field by its path, e.g. `rounds[1].questions[0].answer`.
 
 use super::state::Settings;
+use super::teams::{CEILING_TEAMS, CEILING_TEAM_SIZE};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -71,6 +72,12 @@ pub struct Question {
     pub prompt: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub choices: Option<Vec<String>>,
+    /// A picture per choice, parallel to `choices` (`null` for a choice
+    /// without one). `choices` stays plain text everywhere (the text is the
+    /// picture's label and alternative text), so no reader of `choices`
+    /// sees a new shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice_images: Option<Vec<Option<String>>>,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub answer: Value,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -178,6 +185,29 @@ fn text_ok(field: &str, s: &str, required: bool) -> Result<(), QuizError> {
     Ok(())
 }
 
+/// A picture's URL: an absolute path (an uploaded `/media/<sha256>.<ext>`
+/// among them) or an http(s) URL. The same rule for questions and choices.
+fn image_url_ok(field: &str, u: &str) -> Result<(), QuizError> {
+    if u.trim().is_empty() {
+        return Err(bad(field, "must not be empty"));
+    }
+    let l = u.to_ascii_lowercase();
+    if !(l.starts_with('/') || l.starts_with("https://") || l.starts_with("http://")) {
+        return Err(bad(field, "must be an absolute path or an http(s) URL"));
+    }
+    Ok(())
+}
+
+/// Whether a question shows a picture of its own, or one on every choice
+/// (what a picture round asks of each question).
+fn has_pictures(q: &Question) -> bool {
+    let set = |u: &Option<String>| u.as_deref().is_some_and(|u| !u.trim().is_empty());
+    set(&q.image_url)
+        || q.choice_images
+            .as_ref()
+            .is_some_and(|c| !c.is_empty() && c.iter().all(set))
+}
+
 /// Checks everything serde cannot.
 pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
     if let Some(t) = &quiz.title {
@@ -186,6 +216,20 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
     if let Some(s) = &quiz.settings {
         if s.max_players == 0 {
             return Err(bad("settings.maxPlayers", "must be at least 1"));
+        }
+        // The same limits a session checks when the quiz is loaded, so the
+        // editor's validation finds them first.
+        if !(1..=CEILING_TEAMS).contains(&s.max_teams) {
+            return Err(bad(
+                "settings.maxTeams",
+                format!("must be 1 to {CEILING_TEAMS}"),
+            ));
+        }
+        if !(1..=CEILING_TEAM_SIZE).contains(&s.max_team_size) {
+            return Err(bad(
+                "settings.maxTeamSize",
+                format!("must be 1 to {CEILING_TEAM_SIZE}"),
+            ));
         }
     }
     let mut round_ids = HashSet::new();
@@ -229,22 +273,28 @@ pub fn validate(quiz: &Quiz) -> Result<(), QuizError> {
                     ));
                 }
             }
-            if r.kind == RoundType::Picture
-                && q.image_url.as_deref().is_none_or(|u| u.trim().is_empty())
-            {
-                return Err(bad(
-                    format!("{qp}.imageUrl"),
-                    "picture rounds need an image for each question",
-                ));
-            }
             if let Some(u) = &q.image_url {
-                let l = u.to_ascii_lowercase();
-                if !(l.starts_with('/') || l.starts_with("https://") || l.starts_with("http://")) {
+                image_url_ok(&format!("{qp}.imageUrl"), u)?;
+            }
+            if let Some(images) = &q.choice_images {
+                let n = q.choices.as_ref().map_or(0, |c| c.len());
+                if q.kind != QuestionKind::Choice || images.len() != n {
                     return Err(bad(
-                        format!("{qp}.imageUrl"),
-                        "must be an absolute path or an http(s) URL",
+                        format!("{qp}.choiceImages"),
+                        "choice questions only: one entry per choice (null for none)",
                     ));
                 }
+                for (ci, u) in images.iter().enumerate() {
+                    if let Some(u) = u {
+                        image_url_ok(&format!("{qp}.choiceImages[{ci}]"), u)?;
+                    }
+                }
+            }
+            if r.kind == RoundType::Picture && !has_pictures(q) {
+                return Err(bad(
+                    format!("{qp}.imageUrl"),
+                    "picture rounds need an image for each question (or for each of its choices)",
+                ));
             }
             match q.kind {
                 QuestionKind::Choice => {
@@ -370,8 +420,107 @@ mod tests {
         v["rounds"][0]["questions"] = json!([]);
         assert_eq!(field_of(v), "rounds[0].questions");
         let mut v = sample();
+        v["settings"]["teams"] = json!("sheet");
+        v["settings"]["maxTeams"] = json!(0);
+        assert_eq!(field_of(v.clone()), "settings.maxTeams");
+        v["settings"]["maxTeams"] = json!(4);
+        v["settings"]["maxTeamSize"] = json!(51);
+        assert_eq!(field_of(v.clone()), "settings.maxTeamSize");
+        v["settings"]["maxTeamSize"] = json!(3);
+        parse(v).unwrap();
+        let mut v = sample();
         v["rounds"][0]["colour"] = json!("red");
         assert!(field_of(v).starts_with("rounds[0]"));
+    }
+
+    #[test]
+    fn choices_may_carry_pictures_beside_their_text() {
+        let mut v = sample();
+        v["rounds"][0]["questions"][1]["choiceImages"] =
+            json!(["/media/mars.png", null, "https://x.example/venus.jpg"]);
+        let q = parse(v.clone()).unwrap();
+        let c = &q.rounds[0].questions[1];
+        assert_eq!(c.choices.as_ref().unwrap()[1], "Jupiter", "text unchanged");
+        assert_eq!(
+            c.choice_images.as_ref().unwrap(),
+            &vec![
+                Some("/media/mars.png".to_string()),
+                None,
+                Some("https://x.example/venus.jpg".to_string())
+            ]
+        );
+        // Written back as it came: parallel, nulls kept.
+        let back = serde_json::to_value(&q).unwrap();
+        assert_eq!(
+            back["rounds"][0]["questions"][1]["choiceImages"],
+            v["rounds"][0]["questions"][1]["choiceImages"]
+        );
+        assert_eq!(
+            back["rounds"][0]["questions"][1]["choices"],
+            json!(["Mars", "Jupiter", "Venus"])
+        );
+        // A quiz without them serializes without them.
+        let plain = serde_json::to_value(parse(sample()).unwrap()).unwrap();
+        assert!(plain["rounds"][0]["questions"][1]
+            .get("choiceImages")
+            .is_none());
+    }
+
+    #[test]
+    fn choice_pictures_follow_the_question_picture_rules() {
+        let with = |images: Value| {
+            let mut v = sample();
+            v["rounds"][0]["questions"][1]["choiceImages"] = images;
+            v
+        };
+        let f = "rounds[0].questions[1]";
+        assert_eq!(
+            field_of(with(json!(["/a.png", null]))),
+            format!("{f}.choiceImages"),
+            "one per choice"
+        );
+        assert_eq!(
+            field_of(with(json!(["/a.png", null, "/b.png", null]))),
+            format!("{f}.choiceImages")
+        );
+        assert_eq!(
+            field_of(with(json!([null, "javascript:alert(1)", null]))),
+            format!("{f}.choiceImages[1]")
+        );
+        assert_eq!(
+            field_of(with(json!([null, null, "data:image/png;base64,AA"]))),
+            format!("{f}.choiceImages[2]")
+        );
+        assert_eq!(
+            field_of(with(json!(["", null, null]))),
+            format!("{f}.choiceImages[0]")
+        );
+        assert_eq!(
+            field_of(with(json!([1, null, null]))),
+            format!("{f}.choiceImages[0]")
+        );
+        assert_eq!(field_of(with(json!("/a.png"))), format!("{f}.choiceImages"));
+        // Only choice questions have them.
+        let mut v = sample();
+        v["rounds"][0]["questions"][0]["choiceImages"] = json!(["/a.png", "/b.png"]);
+        assert_eq!(field_of(v), "rounds[0].questions[0].choiceImages");
+        // The same URL rule as the question's own picture.
+        let mut v = sample();
+        v["rounds"][0]["questions"][1]["imageUrl"] = json!("ftp://x/a.png");
+        assert_eq!(field_of(v), format!("{f}.imageUrl"));
+    }
+
+    #[test]
+    fn a_picture_round_question_may_have_its_pictures_on_the_choices() {
+        let mut v = sample();
+        v["rounds"][1]["questions"][0] = json!({"id":"q4","kind":"choice","prompt":"Which is the Eiffel Tower?",
+            "choices":["This one","That one"],"choiceImages":["/media/a.png","/media/b.png"],"answer":0});
+        parse(v.clone()).unwrap();
+        // Not when a choice has none and the question has none either.
+        v["rounds"][1]["questions"][0]["choiceImages"] = json!(["/media/a.png", null]);
+        assert_eq!(field_of(v.clone()), "rounds[1].questions[0].imageUrl");
+        v["rounds"][1]["questions"][0]["imageUrl"] = json!("/media/q.png");
+        parse(v).unwrap();
     }
 
     #[test]

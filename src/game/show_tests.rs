@@ -382,3 +382,46 @@ fn records_and_snapshots_of_the_previous_version_still_read() {
     let back: GameState = serde_json::from_value(v).unwrap();
     assert_eq!(back.to_value(), g.to_value());
 }
+
+#[test]
+fn choice_pictures_reach_everyone_beside_unchanged_choices() {
+    let mut g = game();
+    join(&mut g, "a", "Ann", None).unwrap();
+    // Without pictures the question reads exactly as before.
+    let ev = open(&mut g, "q2");
+    let opened = wire(ev.last().unwrap());
+    assert_eq!(opened["data"]["choices"], json!(["Mars", "Jupiter"]));
+    assert!(opened["data"].get("choiceImages").is_none());
+    close(&mut g);
+    // With pictures: `choices` still plain text, `choiceImages` beside it,
+    // in the event and in every role's snapshot (a phone reloading mid-question).
+    let mut q = serde_json::to_value(quiz()).unwrap();
+    q["rounds"][0]["questions"][1]["choiceImages"] = json!([null, "/media/jupiter.png"]);
+    let mut g = GameState::new("ABCDE", "T", Settings::default());
+    g.apply(Command::LoadQuiz {
+        quiz: quiz::parse(q).unwrap(),
+    })
+    .unwrap();
+    join(&mut g, "a", "Ann", None).unwrap();
+    let ev = open(&mut g, "q2");
+    let opened = wire(ev.last().unwrap());
+    assert_eq!(opened["type"], "game:question-opened");
+    assert_eq!(opened["data"]["choices"], json!(["Mars", "Jupiter"]));
+    assert_eq!(
+        opened["data"]["choiceImages"],
+        json!([null, "/media/jupiter.png"])
+    );
+    for view in [View::Player("a".into()), View::Display, View::Mc] {
+        let s = snap(&mut g, view);
+        assert_eq!(s["question"]["choices"], json!(["Mars", "Jupiter"]));
+        assert_eq!(
+            s["question"]["choiceImages"],
+            json!([null, "/media/jupiter.png"])
+        );
+    }
+    // The MC's copy of the quiz keeps them too (the panel shows them).
+    assert_eq!(
+        snap(&mut g, View::Mc)["quiz"]["rounds"][0]["questions"][1]["choiceImages"][1],
+        "/media/jupiter.png"
+    );
+}

@@ -1,8 +1,8 @@
 //! The quiz package: one zip file holding `quiz.json` and the pictures it
 //! uses under `images/`, so a quiz moves between servers intact. In the
-//! package a question's `imageUrl` names its file (`images/<hash>.png`);
-//! importing stores each picture (checked like an upload) and points the
-//! question back at it under `/media/`.
+//! package a question's `imageUrl` and each of its `choiceImages` name their
+//! file (`images/<hash>.png`); importing stores each picture (checked like an
+//! upload) and points the question or choice back at it under `/media/`.
 
 use super::images::{Format, ImageError};
 use serde_json::Value;
@@ -61,7 +61,8 @@ pub fn media_ref(url: &str) -> Option<(&str, Format)> {
     Some((hash, Format::from_ext(ext)?)).filter(|_| ok)
 }
 
-/// Every question's `imageUrl` in a quiz as JSON, with its field path.
+/// Every picture URL in a quiz as JSON (each question's `imageUrl` and its
+/// `choiceImages`), with its field path.
 pub fn image_urls(quiz: &mut Value) -> Vec<(String, &mut Value)> {
     let mut out = Vec::new();
     let Some(rounds) = quiz.get_mut("rounds").and_then(Value::as_array_mut) else {
@@ -72,8 +73,24 @@ pub fn image_urls(quiz: &mut Value) -> Vec<(String, &mut Value)> {
             continue;
         };
         for (qi, q) in qs.iter_mut().enumerate() {
-            if let Some(u) = q.get_mut("imageUrl").filter(|u| u.is_string()) {
-                out.push((format!("rounds[{ri}].questions[{qi}].imageUrl"), u));
+            let Some(q) = q.as_object_mut() else {
+                continue;
+            };
+            for (key, v) in q.iter_mut() {
+                match (key.as_str(), v) {
+                    ("imageUrl", u @ Value::String(_)) => {
+                        out.push((format!("rounds[{ri}].questions[{qi}].imageUrl"), u));
+                    }
+                    ("choiceImages", Value::Array(list)) => {
+                        for (ci, u) in list.iter_mut().enumerate().filter(|(_, u)| u.is_string()) {
+                            out.push((
+                                format!("rounds[{ri}].questions[{qi}].choiceImages[{ci}]"),
+                                u,
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }
@@ -180,6 +197,35 @@ mod tests {
             unpack(b"PK\x03\x04 garbage", 100),
             Err(PackageError::NotAPackage(_))
         ));
+    }
+
+    #[test]
+    fn choice_pictures_are_found_with_their_paths() {
+        let mut quiz = json!({"rounds": [{"id": "r1", "name": "R", "questions": [
+            {"id": "q1", "kind": "text", "prompt": "?", "answer": "a", "imageUrl": "/q.png"},
+            {"id": "q2", "kind": "choice", "prompt": "?", "choices": ["a", "b", "c"],
+             "choiceImages": ["/a.png", null, "/c.png"], "answer": 0}]}]});
+        let mut found: Vec<(String, String)> = image_urls(&mut quiz)
+            .into_iter()
+            .map(|(f, u)| (f, u.as_str().unwrap().to_string()))
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("rounds[0].questions[0].imageUrl", "/q.png"),
+                ("rounds[0].questions[1].choiceImages[0]", "/a.png"),
+                ("rounds[0].questions[1].choiceImages[2]", "/c.png"),
+            ]
+            .map(|(f, u)| (f.to_string(), u.to_string()))
+        );
+        for (_, u) in image_urls(&mut quiz) {
+            *u = Value::String("images/x.png".into());
+        }
+        assert_eq!(
+            quiz["rounds"][0]["questions"][1]["choiceImages"],
+            json!(["images/x.png", null, "images/x.png"])
+        );
     }
 
     #[test]

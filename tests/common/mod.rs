@@ -2,6 +2,7 @@
 //! WebSocket client (awc), used the way a browser or a script would.
 #![allow(dead_code)]
 
+pub mod library;
 pub mod recorder;
 
 use awc::ws::{CloseCode, Frame, Message};
