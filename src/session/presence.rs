@@ -139,7 +139,8 @@ impl Session {
 
     /// Records the gathered presence changes as one batch of events.
     pub(super) fn flush_presence_changes(&mut self, ctx: &mut Context<Self>) {
-        if self.presence_changes.is_empty() || self.live.phase == Phase::Ended {
+        // Presence on an edge is not told to the owner yet (docs/cluster.md).
+        if self.presence_changes.is_empty() || self.live.phase == Phase::Ended || self.is_edge() {
             self.presence_changes.clear();
             return;
         }
@@ -154,6 +155,9 @@ impl Session {
 
     /// Presence changes and, at most once a second, the online count.
     pub(super) fn flush_presence(&mut self, ctx: &mut Context<Self>) {
+        if self.is_edge() {
+            self.presence_dirty = false;
+        }
         if self.presence_dirty && self.live.phase != Phase::Ended {
             self.presence_dirty = false;
             let count = GameEvent::PresenceCount {
