@@ -183,6 +183,43 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
     )
     .await;
     players.push(jo);
+    // The owner counts the players on every node online (edges report
+    // them), and so do the MC's presence events.
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, v) = apis[0].get(&path("/state"), Some(&mc_t)).await;
+        assert_eq!(s, 200, "{v}");
+        let snap = v.get("snapshot").unwrap_or(&v);
+        let online: Vec<&Value> = snap["players"]
+            .as_array()
+            .expect("players")
+            .iter()
+            .filter(|p| p["online"] == true)
+            .collect();
+        if online.len() == players.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the owner sees {} online: {v}",
+            online.len()
+        );
+        actix_rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        mc.pump(Duration::from_millis(200)).await;
+        let count = mc
+            .events
+            .values()
+            .rev()
+            .find(|e| e["type"] == "presence:count")
+            .map(|e| e["data"]["online"].clone());
+        if count == Some(json!(players.len())) {
+            break;
+        }
+        assert!(Instant::now() < until, "the MC's count: {count:?}");
+    }
     let (_, stats) = apis[1].get("/api/stats", None).await;
     assert_eq!(stats["cluster"]["edges"], 1, "node 1 is an edge: {stats}");
     assert_eq!(stats["cluster"]["sessions"], json!([]), "{stats}");
@@ -306,9 +343,12 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
         killed.elapsed()
     );
     let until = q2_opened + Duration::from_secs(40);
+    // (Everyone is read meanwhile: a socket left unread answers no pings.)
     while !closed(&mc, "q2") {
         assert!(Instant::now() < until, "q2 never closed");
-        mc.pump(Duration::from_millis(100)).await;
+        for c in players.iter_mut().chain([&mut mc, &mut display]) {
+            c.pump(Duration::from_millis(20)).await;
+        }
     }
     let after = q2_opened.elapsed();
     eprintln!("q2 (20 s) closed {after:?} after it opened");
@@ -328,8 +368,10 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
             );
         }
     }
-    assert!(mc.ws.as_ref().is_some_and(|w| w.closed.is_none()));
-    assert!(display.ws.as_ref().is_some_and(|w| w.closed.is_none()));
+    for c in [&mc, &display] {
+        let closed = c.ws.as_ref().map(|w| w.closed);
+        assert_eq!(closed, Some(None), "{}: keeps its socket", c.name);
+    }
     assert_eq!(answers(&apis[b], code, &mc_t, "q2").await, acked_q2);
     assert_eq!(answers(&apis[b], code, &mc_t, "q1").await, acked_q1);
     let everyone: Vec<&Client> = players.iter().chain([&mc, &display]).collect();

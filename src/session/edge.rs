@@ -42,6 +42,27 @@ const EDGE_IDLE: Duration = Duration::from_secs(30);
 /// Ids an owner remembers per session (each costs its reply, ~100 bytes).
 const RECENT_IDS: usize = 10_000;
 
+/// What an edge sends the owner.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EdgeRequest {
+    Command(CmdRequest),
+    /// The players online on the sending node (remote.rs).
+    Presence {
+        edge: String,
+        online: Vec<PlayerId>,
+    },
+}
+
+/// An edge's presence report (see remote.rs).
+pub fn presence_request(online: Vec<PlayerId>) -> Bytes {
+    let r = EdgeRequest::Presence {
+        edge: instance().to_string(),
+        online,
+    };
+    Bytes::from(serde_json::to_vec(&r).unwrap_or_default())
+}
+
 /// A command as an edge forwards it.
 #[derive(Serialize, Deserialize)]
 pub struct CmdRequest {
@@ -87,6 +108,8 @@ pub struct EdgeState {
     after_seq: Vec<(u64, Waiter)>,
     catching_up: bool,
     forwards: usize,
+    /// The presence last told the owner.
+    pub reported: super::remote::Reported,
 }
 
 /// The owner's memory of recent forwarded ids.
@@ -240,12 +263,12 @@ impl Session {
             Some(k) => format!("{k}/{:016x}", fnv(&cmd_json)),
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
-        let req = CmdRequest {
+        let req = EdgeRequest::Command(CmdRequest {
             id,
             role,
             player: player.cloned(),
             cmd,
-        };
+        });
         let body = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
         edge.forwards += 1;
         self.last_activity = Instant::now();
@@ -541,16 +564,20 @@ impl Handler<Forwarded> for Session {
 
     fn handle(&mut self, msg: Forwarded, ctx: &mut Context<Self>) -> Self::Result {
         let ready = |b: Bytes| -> Self::Result { Box::pin(async move { b }) };
-        let req: CmdRequest = match serde_json::from_slice(&msg.0) {
-            Ok(r) => r,
+        if self.edge.is_some() || self.stepped_down {
+            return ready(err_reply(&ApiError::unavailable()));
+        }
+        let req = match serde_json::from_slice(&msg.0) {
+            Ok(EdgeRequest::Command(r)) => r,
+            Ok(EdgeRequest::Presence { edge, online }) => {
+                self.remote_report(edge, online);
+                return ready(Bytes::new());
+            }
             Err(_) => {
                 let e = ApiError::new(ErrorCode::BadMessage, "unreadable forwarded command");
                 return ready(err_reply(&e));
             }
         };
-        if self.edge.is_some() || self.stepped_down {
-            return ready(err_reply(&ApiError::unavailable()));
-        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         match self.recent.slots.get_mut(&req.id) {
             Some(Slot::Done(b)) => return ready(b.clone()),

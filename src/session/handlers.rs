@@ -74,10 +74,9 @@ impl Session {
         );
         self.env.metrics.joined(role, 1);
         if first {
-            if let Some(p) = player
-                .as_ref()
-                .filter(|p| !self.pollers.contains_key(p.as_str()))
-            {
+            if let Some(p) = player.as_ref().filter(|p| {
+                !self.pollers.contains_key(p.as_str()) && !self.remote.contains(p.as_str())
+            }) {
                 self.presence_changed(p.clone(), true);
             }
         }

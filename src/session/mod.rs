@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod handlers;
 pub mod messages;
 pub mod presence;
+pub mod remote;
 pub mod ring;
 pub mod seats;
 pub mod teams;
@@ -136,6 +137,8 @@ pub struct Session {
     recent: edge::Recent,
     /// The idempotency key of the client message being run (edge.rs).
     idem: Option<String>,
+    /// Cluster mode, owner: players online on edges (remote.rs).
+    remote: remote::RemotePresence,
 }
 
 impl Session {
@@ -185,6 +188,7 @@ impl Session {
             serving: None,
             recent: edge::Recent::default(),
             idem: None,
+            remote: remote::RemotePresence::default(),
         }
     }
 
@@ -335,9 +339,9 @@ impl Session {
     /// The durable state as `view` may see it.
     fn snapshot(&mut self, view: &View) -> serde_json::Value {
         let online = self.online_count();
-        let (conns, pollers) = (&self.conns, &self.pollers);
+        let (conns, pollers, remote) = (&self.conns, &self.pollers, &self.remote);
         self.durable.snapshot(view, online, &|p| {
-            conns.is_online(p) || pollers.contains_key(p)
+            conns.is_online(p) || pollers.contains_key(p) || remote.contains(p)
         })
     }
 

@@ -108,16 +108,24 @@ fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a ByteString>) -> Stri
 impl Session {
     /// Players online by socket or by long polling.
     pub(super) fn online_count(&self) -> usize {
+        let local = |p: &str| self.conns.is_online(p) || self.pollers.contains_key(p);
         self.conns.online_players()
             + self
                 .pollers
                 .keys()
                 .filter(|p| !self.conns.is_online(p))
                 .count()
+            + self
+                .remote
+                .players()
+                .into_iter()
+                .filter(|p| !local(p))
+                .count()
     }
 
-    fn is_online(&self, p: &str) -> bool {
-        self.conns.is_online(p) || self.pollers.contains_key(p)
+    /// Online here (socket or long poll) or, for an owner, on an edge.
+    pub(super) fn is_online(&self, p: &str) -> bool {
+        self.conns.is_online(p) || self.pollers.contains_key(p) || self.remote.contains(p)
     }
 
     /// A player came online or went offline: recorded with the next batch.
@@ -157,6 +165,9 @@ impl Session {
     pub(super) fn flush_presence(&mut self, ctx: &mut Context<Self>) {
         if self.is_edge() {
             self.presence_dirty = false;
+            self.report_presence();
+        } else {
+            self.remote_expire();
         }
         if self.presence_dirty && self.live.phase != Phase::Ended {
             self.presence_dirty = false;
@@ -190,7 +201,7 @@ impl Session {
             .collect();
         for p in gone {
             self.pollers.remove(&p);
-            if !self.conns.is_online(&p) {
+            if !self.is_online(&p) {
                 self.presence_left(p);
             }
         }

@@ -89,10 +89,12 @@ impl Session {
             return;
         }
         let (live, conns, pollers) = (&self.live, &self.conns, &self.pollers);
+        let remote = &self.remote;
         let free = |p: &str| {
             live.player(p).is_some()
                 && !conns.is_online(p)
                 && !pollers.contains_key(p)
+                && !remote.contains(p)
                 && never_answered(live, p)
         };
         let Some(p) = self.seats.reclaimable(Duration::from_secs(secs), free) else {

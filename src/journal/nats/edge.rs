@@ -210,6 +210,8 @@ impl NatsLog {
             let limit = Arc::new(tokio::sync::Semaphore::new(SERVE_AT_ONCE));
             while let Some(m) = sub.next().await {
                 let Some(reply) = m.reply.clone() else {
+                    // A report with no answer expected (presence).
+                    to.do_send(Forwarded(m.payload));
                     continue;
                 };
                 let Ok(permit) = limit.clone().acquire_owned().await else {
@@ -274,6 +276,17 @@ impl NatsLog {
             let _ = tx.send(got);
         });
         rx
+    }
+
+    /// An edge: a message to the owner that needs no answer (at most once).
+    pub fn tell(&self, code: &str, payload: Bytes) {
+        let Some(subject) = cmd_subject(code) else {
+            return;
+        };
+        let client = self.h.client.clone();
+        self.handle.spawn(async move {
+            let _ = client.publish(subject, payload).await;
+        });
     }
 
     /// Whether this node's connection to NATS is up (for /metrics).
