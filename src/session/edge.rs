@@ -236,6 +236,13 @@ impl Session {
         }
     }
 
+    /// The owner: tells the edges where the log is (see `NatsLog::tip`).
+    pub(super) fn send_tip(&self) {
+        if let (Some(c), false) = (&self.env.cluster, self.is_edge() || self.stepped_down) {
+            c.tip(self.code(), self.epoch, self.pos, self.seq);
+        }
+    }
+
     /// An edge sends the command to the owner; `make` hears the answer.
     pub(super) fn forward(
         &mut self,
@@ -499,6 +506,10 @@ impl Handler<Relayed> for Session {
                 })
                 .collect();
             self.apply_committed(Pending::relayed(r.pos, r.facts, events), ctx);
+        }
+        if msg.last > self.pos {
+            // The tip says the log is further on: a relay was lost.
+            self.catch_up(ctx);
         }
         self.release_waiters();
     }

@@ -445,6 +445,7 @@ impl Actor for Session {
         ctx.run_interval(PRESENCE_INTERVAL, |act, ctx| {
             act.sweep_pollers(ctx);
             act.flush_presence(ctx);
+            act.send_tip();
         });
         // Presence changes are recorded in batches, at most 4 a second: a
         // storm of 10,000 joins costs a few records, not 10,000.

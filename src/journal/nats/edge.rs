@@ -28,12 +28,14 @@ const TRY_FOR: Duration = Duration::from_secs(3);
 /// Commands an owner works on at once per session (more wait in NATS).
 const SERVE_AT_ONCE: usize = 512;
 
-/// Records the owner committed, relayed to an edge (`first` is the first
-/// record's position; records are in order).
+/// Records the owner committed, relayed to an edge (in order).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Relayed {
     pub epoch: u64,
+    /// The position the log is at with these (an edge below it lost a
+    /// relay: the owner's tip, a message with no records, says so too).
+    pub last: u64,
     pub records: Vec<Record>,
 }
 
@@ -81,6 +83,8 @@ pub(super) async fn relay(h: &Handles, code: &str, headers: HeaderMap, payload: 
     let Some(subject) = ev_subject(code) else {
         return;
     };
+    // Tests: a relay lost on the way (edges must read the log).
+    fail::fail_point!("relay-drop", |_| ());
     if let Err(e) = h
         .client
         .publish_with_headers(subject, headers, payload)
@@ -93,7 +97,7 @@ pub(super) async fn relay(h: &Handles, code: &str, headers: HeaderMap, payload: 
 /// A relayed message's records (None: unreadable, skipped: the next one
 /// shows the gap).
 fn decode(code: &str, m: &async_nats::Message) -> Option<Relayed> {
-    let (_, epoch, _, _, _) = read::parse_headers(code, m.headers.as_ref()).ok()?;
+    let (_, epoch, _, last, _) = read::parse_headers(code, m.headers.as_ref()).ok()?;
     let records: Vec<WireRecord> = serde_json::from_slice(&m.payload).ok()?;
     let records = records
         .into_iter()
@@ -111,7 +115,11 @@ fn decode(code: &str, m: &async_nats::Message) -> Option<Relayed> {
                 .collect(),
         })
         .collect();
-    Some(Relayed { epoch, records })
+    Some(Relayed {
+        epoch,
+        last,
+        records,
+    })
 }
 
 impl NatsLog {
@@ -276,6 +284,28 @@ impl NatsLog {
             let _ = tx.send(got);
         });
         rx
+    }
+
+    /// The owner: where the session's log is (every second), so an edge
+    /// that lost the last relays notices even when nothing else happens.
+    pub fn tip(&self, code: &str, epoch: u64, pos: u64, seq: u64) {
+        let Some(subject) = ev_subject(code) else {
+            return;
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            super::H_VERSION,
+            crate::game::fact::FACT_VERSION.to_string().as_str(),
+        );
+        headers.insert(super::H_EPOCH, epoch.to_string().as_str());
+        headers.insert(super::H_POS, format!("{pos}-{pos}").as_str());
+        headers.insert(super::H_SEQ, seq.to_string().as_str());
+        let client = self.h.client.clone();
+        self.handle.spawn(async move {
+            let _ = client
+                .publish_with_headers(subject, headers, Bytes::from_static(b"[]"))
+                .await;
+        });
     }
 
     /// An edge: a message to the owner that needs no answer (at most once).
