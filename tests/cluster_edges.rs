@@ -92,6 +92,23 @@ async fn answers(api: &TestServer, code: &str, mc: &str, q: &str) -> BTreeMap<St
     out
 }
 
+/// Sends `msg` again on the client's socket (a client retrying after a
+/// lost ack) and returns the answer with its id, recording events meanwhile.
+async fn resend(c: &mut Client, msg: Value) -> Value {
+    let id = msg["id"].clone();
+    c.ws.as_mut().expect("connected").send(msg).await;
+    loop {
+        let f = c.ws.as_mut().unwrap().recv().await.expect("an answer");
+        if f["id"] == id {
+            return f;
+        }
+        if let Some(seq) = f["seq"].as_u64() {
+            c.events.insert(seq, f);
+            c.last_seq = seq;
+        }
+    }
+}
+
 /// Kinds the ring keeps only the latest of: a replay may skip older ones.
 const COALESCED: [&str; 4] = [
     "presence:count",
@@ -254,19 +271,7 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
     // The same message again (a client retrying after a lost ack) is
     // recognised: acked again with the same revision, no second effect.
     let retry = json!({"type": "answer:submit", "id": "a-0", "data": {"questionId": "q1", "answer": q1[1]}});
-    let bob = &mut players[1];
-    bob.ws.as_mut().expect("Bob is connected").send(retry).await;
-    let again = loop {
-        let f = bob.ws.as_mut().unwrap().recv().await.expect("an answer");
-        if f["id"] == "a-0" {
-            break f;
-        }
-        if f["seq"].is_u64() {
-            let seq = f["seq"].as_u64().unwrap();
-            bob.events.insert(seq, f);
-            bob.last_seq = seq;
-        }
-    };
+    let again = resend(&mut players[1], retry.clone()).await;
     assert_eq!(again["type"], "ack", "{again}");
     assert_eq!(
         again["data"]["revision"], 1,
@@ -388,6 +393,14 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
         let closed = c.ws.as_ref().map(|w| w.closed);
         assert_eq!(closed, Some(None), "{}: keeps its socket", c.name);
     }
+    // Bob's q1 answer once more, now that q1 is closed and the owner that
+    // acked it is dead: the next owner knows its id from the log.
+    let again = resend(&mut players[1], retry).await;
+    assert_eq!(
+        again["type"], "ack",
+        "recognised after the takeover: {again}"
+    );
+    assert_eq!(again["data"]["revision"], 1, "{again}");
     assert_eq!(answers(&apis[b], code, &mc_t, "q2").await, acked_q2);
     assert_eq!(answers(&apis[b], code, &mc_t, "q1").await, acked_q1);
     let everyone: Vec<&Client> = players.iter().chain([&mc, &display]).collect();

@@ -106,12 +106,39 @@ impl Session {
         if !cmd.allowed_for(role) {
             return Err(ApiError::forbidden());
         }
+        let key = self.idem.take();
         if self.is_edge() {
-            self.forward(role, player, cmd, Box::new(waiter), ctx)?;
+            self.forward(role, player, cmd, key, Box::new(waiter), ctx)?;
             return Ok(Outcome::Done);
         }
+        // Cluster mode: a command with an idempotency id (forwarded, or a
+        // client message with an `id`) that was handled already, by this
+        // owner or an earlier one, is answered as then, once durable.
+        let client_id = || key.as_deref().map(|k| super::edge::command_id(k, &cmd));
+        let handling = match self.handling.take() {
+            Some(id) => Some(id),
+            None if self.env.cluster.is_some() => client_id(),
+            None => None,
+        };
+        if let Some(o) = handling
+            .as_deref()
+            .and_then(|id| self.live.handled(id))
+            .cloned()
+        {
+            let w = waiter(Some(&o));
+            self.propose(Vec::new(), Vec::new(), w, ctx);
+            return Ok(o);
+        }
         let cmd = self.bind(cmd, role, player)?;
-        let decision = self.live.decide(cmd)?;
+        let mut decision = self.live.decide(cmd)?;
+        // A forwarded command's id goes into the log with its effects, so
+        // the next owner recognises a retry too (game/handled.rs).
+        if let Some(id) = handling.filter(|_| !decision.facts.is_empty()) {
+            decision.facts.push(Fact::Handled {
+                id,
+                outcome: decision.outcome.clone(),
+            });
+        }
         self.last_activity = std::time::Instant::now();
         let w = waiter(Some(&decision.outcome));
         self.propose(decision.facts, Vec::new(), w, ctx);

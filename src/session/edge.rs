@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 /// How long an edge keeps trying to reach an owner for one command: a
 /// takeover (lease + sweep) fits, with room.
 const FORWARD_BUDGET: Duration = Duration::from_secs(14);
-/// Commands one edge has in flight at most (beyond: `RATE_LIMITED`).
+/// Commands one edge has in flight or waiting for their record at most
+/// (beyond: `RATE_LIMITED`).
 const MAX_FORWARDS: usize = 4096;
 /// An answer whose record has not been relayed by then sends the edge to
 /// the log.
@@ -164,6 +165,13 @@ pub fn client_key(player: Option<&PlayerId>, conn: u64, id: &serde_json::Value) 
     }
 }
 
+/// The idempotency id of a client message's command: its key and a hash
+/// of the command as the client gave it (before the owner binds it).
+pub fn command_id(key: &str, cmd: &Command) -> String {
+    let json = serde_json::to_vec(cmd).unwrap_or_default();
+    format!("{key}/{:016x}", fnv(&json))
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
@@ -249,25 +257,24 @@ impl Session {
         role: Role,
         player: Option<&PlayerId>,
         cmd: Command,
+        key: Option<String>,
         make: MakeWaiter,
         ctx: &mut Context<Self>,
     ) -> Result<(), ApiError> {
-        let key = self.idem.take();
         let Some(cluster) = self.env.cluster.clone() else {
             return Err(ApiError::unavailable());
         };
         let Some(edge) = self.edge.as_mut() else {
             return Err(ApiError::unavailable());
         };
-        if edge.forwards >= MAX_FORWARDS {
+        if edge.forwards + edge.after_seq.len() >= MAX_FORWARDS {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 "too many commands waiting for the session; try again",
             ));
         }
-        let cmd_json = serde_json::to_vec(&cmd).map_err(|_| ApiError::internal())?;
         let id = match key {
-            Some(k) => format!("{k}/{:016x}", fnv(&cmd_json)),
+            Some(k) => command_id(&k, &cmd),
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
         let req = EdgeRequest::Command(CmdRequest {
@@ -575,8 +582,10 @@ impl Handler<Forwarded> for Session {
 
     fn handle(&mut self, msg: Forwarded, ctx: &mut Context<Self>) -> Self::Result {
         let ready = |b: Bytes| -> Self::Result { Box::pin(async move { b }) };
+        // Not the owner (any more): no answer, so the edge tries again,
+        // with the same id, against whoever owns the session next.
         if self.edge.is_some() || self.stepped_down {
-            return ready(err_reply(&ApiError::unavailable()));
+            return ready(Bytes::new());
         }
         let req = match serde_json::from_slice(&msg.0) {
             Ok(EdgeRequest::Command(r)) => r,
@@ -611,7 +620,10 @@ impl Handler<Forwarded> for Session {
                         outcome: o.clone(),
                     })
                 };
-                if let Err(e) = self.run(req.role, req.player.as_ref(), req.cmd, waiter, ctx) {
+                self.handling = Some(req.id.clone());
+                let ran = self.run(req.role, req.player.as_ref(), req.cmd, waiter, ctx);
+                self.handling = None;
+                if let Err(e) = ran {
                     self.forward_done(&req.id, Err(e));
                 }
             }

@@ -139,6 +139,8 @@ pub struct Session {
     idem: Option<String>,
     /// Cluster mode, owner: players online on edges (remote.rs).
     remote: remote::RemotePresence,
+    /// Cluster mode, owner: the id of the forwarded command being run.
+    handling: Option<String>,
 }
 
 impl Session {
@@ -189,6 +191,7 @@ impl Session {
             recent: edge::Recent::default(),
             idem: None,
             remote: remote::RemotePresence::default(),
+            handling: None,
         }
     }
 

@@ -40,7 +40,7 @@ pub struct Relayed {
 }
 
 /// A command forwarded by an edge (the bytes as sent); the owner answers
-/// with the reply's bytes.
+/// with the reply's bytes (empty: no answer is sent, the edge retries).
 #[derive(Message)]
 #[rtype(result = "Bytes")]
 pub struct Forwarded(pub Bytes);
@@ -229,8 +229,12 @@ impl NatsLog {
                 tokio::spawn(async move {
                     // An actor gone (stepped down) answers nothing: the
                     // edge retries against the next owner.
-                    if let Ok(answer) = to.send(Forwarded(m.payload)).await {
-                        let _ = client.publish(reply, answer).await;
+                    // No answer either from one that is not the owner now.
+                    match to.send(Forwarded(m.payload)).await {
+                        Ok(answer) if !answer.is_empty() => {
+                            let _ = client.publish(reply, answer).await;
+                        }
+                        _ => {}
                     }
                     drop(permit);
                 });
