@@ -114,7 +114,10 @@ impl Session {
         // Cluster mode: a command with an idempotency id (forwarded, or a
         // client message with an `id`) that was handled already, by this
         // owner or an earlier one, is answered as then, once durable.
-        let client_id = || key.as_deref().map(|k| super::edge::command_id(k, &cmd));
+        let client_id = || {
+            key.as_deref()
+                .map(|k| super::forwarded::command_id(k, &cmd))
+        };
         let handling = match self.handling.take() {
             Some(id) => Some(id),
             None if self.env.cluster.is_some() => client_id(),

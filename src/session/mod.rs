@@ -16,6 +16,7 @@ pub mod connections;
 pub mod displays;
 pub mod edge;
 pub mod fanout;
+pub mod forwarded;
 pub mod handlers;
 pub mod messages;
 pub mod presence;
@@ -134,7 +135,7 @@ pub struct Session {
     /// Cluster mode, owner: the subscription answering edges' commands.
     serving: Option<crate::journal::nats::Feed>,
     /// Cluster mode, owner: recent forwarded ids and their answers.
-    recent: edge::Recent,
+    recent: forwarded::Recent,
     /// The idempotency key of the client message being run (edge.rs).
     idem: Option<String>,
     /// Cluster mode, owner: players online on edges (remote.rs).
@@ -188,7 +189,7 @@ impl Session {
             stepped_down: false,
             edge: None,
             serving: None,
-            recent: edge::Recent::default(),
+            recent: forwarded::Recent::default(),
             idem: None,
             remote: remote::RemotePresence::default(),
             handling: None,

@@ -138,7 +138,7 @@ impl Session {
         if online == edge.reported.online && !due {
             return;
         }
-        let body = super::edge::presence_request(online.iter().cloned().collect());
+        let body = super::forwarded::presence_request(online.iter().cloned().collect());
         cluster.tell(&code, body);
         edge.reported = Reported {
             online,
