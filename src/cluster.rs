@@ -5,10 +5,9 @@
 //! anyone can see it open), then started; a lease lost makes the session
 //! step down at once.
 //!
-//! A node that does not own a session answers for it with "reconnect"
-//! rather than serving it (see docs/cluster.md: HTTP 503 `UNAVAILABLE`, a
-//! WebSocket join closed with 1001); behind a round-robin load balancer the
-//! client's retry lands on the owner.
+//! A node that does not own a session serves it as an edge
+//! (session/edge.rs); "reconnect" (HTTP 503 `UNAVAILABLE`, a WebSocket join
+//! closed with 1001) is only for a session nobody owns at the moment.
 
 use crate::journal::nats::OwnershipEvent;
 use crate::journal::{close_overdue, SessionLog};
@@ -45,26 +44,12 @@ pub fn relay(
     Ok(())
 }
 
-/// A session this node does not serve: whether another node of the
-/// cluster does (or is about to), so the client should reconnect and try
-/// again rather than be told the session does not exist.
-pub async fn elsewhere(cluster: Option<&Arc<crate::journal::nats::NatsLog>>, code: &str) -> bool {
-    let Some(c) = cluster else {
-        return false;
-    };
-    let Some(code) = crate::registry::normalize_code(code) else {
-        return false;
-    };
-    matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(5), c.exists(&code)).await,
-        Ok(Ok(true))
-    )
-}
-
-/// What a client is told when the session lives on another node.
-pub fn moved() -> crate::error::ApiError {
+/// What a client is told when nobody serves the session at the moment
+/// (its owner died and no node has taken it over yet, or the cluster is
+/// unreachable): reconnect and try again.
+pub fn unowned() -> crate::error::ApiError {
     crate::error::ApiError::new(
         crate::protocol::ErrorCode::Unavailable,
-        "this session is served by another node of the cluster; reconnect and try again",
+        "no node of the cluster serves this session at the moment; reconnect and try again",
     )
 }

@@ -7,6 +7,10 @@ use std::net::TcpListener;
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // Test builds only: fail points set from `FAILPOINTS` (the cluster
+    // tests drop relayed messages this way).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cfg = Config::parse();
     let listener = match TcpListener::bind(&cfg.addr) {
         Ok(l) => l,

@@ -49,6 +49,17 @@ pub struct Metrics {
     pub cluster_takeovers: AtomicU64,
     /// Cluster mode: leases this node lost to another node (step-downs).
     pub cluster_leases_lost: AtomicU64,
+    /// Cluster mode: sessions this node serves as an edge (owned elsewhere).
+    pub cluster_edges: AtomicI64,
+    /// Cluster mode: time from an edge sending a command to the owner's
+    /// answer (retries included).
+    pub cluster_forward_us: Histogram,
+    /// Cluster mode: forwarded commands tried again (no owner, a timeout).
+    pub cluster_forward_retries: AtomicU64,
+    /// Cluster mode: edges that missed relayed records and read the log.
+    pub cluster_edge_catchups: AtomicU64,
+    /// Cluster mode: 1 while this node's NATS connection is up.
+    pub cluster_nats_connected: AtomicI64,
 }
 
 /// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
@@ -148,6 +159,11 @@ impl Default for Metrics {
             cluster_owned: AtomicI64::new(0),
             cluster_takeovers: AtomicU64::new(0),
             cluster_leases_lost: AtomicU64::new(0),
+            cluster_edges: AtomicI64::new(0),
+            cluster_forward_us: Histogram::new(MICROS),
+            cluster_forward_retries: AtomicU64::new(0),
+            cluster_edge_catchups: AtomicU64::new(0),
+            cluster_nats_connected: AtomicI64::new(0),
         }
     }
 }
@@ -220,6 +236,12 @@ impl Metrics {
                 "owned": self.cluster_owned.load(Relaxed),
                 "takeovers": self.cluster_takeovers.load(Relaxed),
                 "leasesLost": self.cluster_leases_lost.load(Relaxed),
+                "edges": self.cluster_edges.load(Relaxed),
+                "forwards": self.cluster_forward_us.count(),
+                "forwardMicrosSum": self.cluster_forward_us.sum(),
+                "forwardRetries": self.cluster_forward_retries.load(Relaxed),
+                "edgeCatchups": self.cluster_edge_catchups.load(Relaxed),
+                "natsConnected": self.cluster_nats_connected.load(Relaxed) == 1,
             },
             "uptimeSecs": self.uptime_secs(),
         })
@@ -264,6 +286,18 @@ impl Metrics {
             &[("", self.cluster_owned.load(Relaxed))],
         );
         gauge(
+            "quizcast_cluster_edges",
+            "Cluster mode: sessions this node serves as an edge (owned by another node).",
+            "gauge",
+            &[("", self.cluster_edges.load(Relaxed))],
+        );
+        gauge(
+            "quizcast_cluster_nats_connected",
+            "Cluster mode: 1 while this node's NATS connection is up, else 0.",
+            "gauge",
+            &[("", self.cluster_nats_connected.load(Relaxed))],
+        );
+        gauge(
             "quizcast_ring_bytes",
             "Bytes of event frames held for replay, all sessions.",
             "gauge",
@@ -305,6 +339,18 @@ impl Metrics {
             "Cluster mode: leases lost to another node (step-downs).",
             "counter",
             &[("", c(&self.cluster_leases_lost))],
+        );
+        gauge(
+            "quizcast_cluster_forward_retries_total",
+            "Cluster mode: forwarded commands tried again (no owner answered, or not in time).",
+            "counter",
+            &[("", c(&self.cluster_forward_retries))],
+        );
+        gauge(
+            "quizcast_cluster_edge_catchups_total",
+            "Cluster mode: times an edge missed relayed records and read them from the log.",
+            "counter",
+            &[("", c(&self.cluster_edge_catchups))],
         );
         gauge(
             "quizcast_resumes_total",
@@ -362,6 +408,11 @@ impl Metrics {
         self.fanout_us.render(
             "quizcast_fanout_duration_microseconds",
             "Time to queue one event for its audience.",
+            &mut out,
+        );
+        self.cluster_forward_us.render(
+            "quizcast_cluster_forward_duration_microseconds",
+            "Cluster mode: an edge's forwarded command until the owner's answer, retries included.",
             &mut out,
         );
         self.commit_us.render(

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The contract's error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     BadRequest,

@@ -57,6 +57,18 @@ pub struct Lookup {
     pub code: String,
 }
 
+/// Find the actor serving a session: its owner's, or in cluster mode an
+/// edge for a session another node owns (started on first use, from the
+/// log). `None`: no such session.
+#[derive(Message)]
+#[rtype(result = "Result<Option<Addr<Session>>, ApiError>")]
+pub struct Serve {
+    pub code: String,
+}
+
+/// Waiting for an edge being opened.
+type Opening = tokio::sync::oneshot::Sender<Result<Option<Addr<Session>>, ApiError>>;
+
 /// Tell every session the server is stopping; resolves when all have closed
 /// their sockets.
 #[derive(Message)]
@@ -68,6 +80,10 @@ pub struct Registry {
     sessions: HashMap<String, Addr<Session>>,
     /// Codes whose creation is being written to the log.
     creating: HashSet<String>,
+    /// Cluster mode: sessions served here as edges (a subset of `sessions`).
+    edges: HashSet<String>,
+    /// Cluster mode: edges being opened, and who waits for them.
+    opening: HashMap<String, Vec<Opening>>,
     arbiters: Vec<ArbiterHandle>,
     next: usize,
     env: Arc<Env>,
@@ -78,6 +94,8 @@ impl Registry {
         Registry {
             sessions: HashMap::new(),
             creating: HashSet::new(),
+            edges: HashSet::new(),
+            opening: HashMap::new(),
             arbiters,
             next: 0,
             env,
@@ -227,6 +245,7 @@ impl Handler<Forget> for Registry {
         };
         if same {
             self.sessions.remove(&msg.code);
+            self.edges.remove(&msg.code);
         }
     }
 }
@@ -248,6 +267,13 @@ impl Handler<Adopt> for Registry {
 
     fn handle(&mut self, msg: Adopt, ctx: &mut Context<Self>) {
         let code = msg.0.header.code.clone();
+        // An edge here becomes the owner in place: its sockets stay open.
+        if self.edges.remove(&code) {
+            if let Some(edge) = self.sessions.get(&code).filter(|a| a.connected()) {
+                edge.do_send(crate::session::edge::Promote(msg.0));
+                return;
+            }
+        }
         // An actor of an earlier ownership still winding down: it writes
         // nothing more (its epoch is fenced), and is replaced.
         if let Some(old) = self.sessions.remove(&code) {
@@ -261,9 +287,75 @@ impl Handler<Release> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: Release, _: &mut Context<Self>) {
+        if self.edges.contains(&msg.code) {
+            return;
+        }
         if let Some(s) = self.sessions.remove(&msg.code) {
             s.do_send(StepDown);
         }
+    }
+}
+
+impl Handler<Serve> for Registry {
+    type Result = ResponseFuture<Result<Option<Addr<Session>>, ApiError>>;
+
+    fn handle(&mut self, msg: Serve, ctx: &mut Context<Self>) -> Self::Result {
+        let now = |r| -> Self::Result { Box::pin(async move { r }) };
+        let Some(code) = normalize_code(&msg.code) else {
+            return now(Ok(None));
+        };
+        if let Some(a) = self.sessions.get(&code).filter(|a| a.connected()) {
+            return now(Ok(Some(a.clone())));
+        }
+        let Some(cluster) = self.env.cluster.clone() else {
+            return now(Ok(None));
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiting = self.opening.entry(code.clone()).or_default();
+        waiting.push(tx);
+        if waiting.len() == 1 {
+            let read = cluster.open_edge(&code, self.env.cfg.ring_events);
+            ctx.spawn(read.into_actor(self).map(move |got, act, ctx| {
+                let result = match got {
+                    Ok(Ok(Some((stored, feed)))) => Ok(Some(act.start_edge(stored, feed, ctx))),
+                    Ok(Ok(None)) => Ok(None),
+                    Ok(Err(e)) => {
+                        log::warn!("session {code}: cannot serve it as an edge: {e}");
+                        Err(crate::cluster::unowned())
+                    }
+                    Err(_) => Err(crate::cluster::unowned()),
+                };
+                for tx in act.opening.remove(&code).unwrap_or_default() {
+                    let _ = tx.send(result.clone());
+                }
+            }));
+        }
+        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(crate::cluster::unowned())) })
+    }
+}
+
+impl Registry {
+    /// Starts an edge for a session another node owns (unless this node
+    /// took it over meanwhile).
+    fn start_edge(
+        &mut self,
+        stored: StoredSession,
+        feed: crate::journal::nats::EdgeFeed,
+        ctx: &mut Context<Self>,
+    ) -> Addr<Session> {
+        let code = stored.header.code.clone();
+        if let Some(a) = self.sessions.get(&code).filter(|a| a.connected()) {
+            return a.clone();
+        }
+        let env = self.env.clone();
+        let me = ctx.address().recipient();
+        let arbiter = self.arbiter();
+        let addr =
+            Session::start_in_arbiter(&arbiter, move |_| Session::edge(stored, feed, env, me));
+        log::info!("session {code}: serving it as an edge");
+        self.sessions.insert(code.clone(), addr.clone());
+        self.edges.insert(code);
+        addr
     }
 }
 

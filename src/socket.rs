@@ -13,7 +13,7 @@ use crate::protocol::{
     self, close, error_frame, reply_frame, ClientMessage, ErrorCode, JoinData, ParseError,
 };
 use crate::ratelimit::TokenBucket;
-use crate::registry::Lookup;
+use crate::registry::Serve;
 use crate::session::connections::ConnId;
 use crate::session::messages::{Disconnect, FromClient, Join};
 use crate::session::Session;
@@ -353,21 +353,18 @@ impl Socket {
             team: join.team,
             reply_id: id.clone(),
             outbox: self.outbox.clone(),
+            caught_up: false,
         };
         let code = join.session_code;
-        let cluster = self.app.cluster.clone();
         let fut = async move {
+            // In cluster mode, a session another node owns is served here
+            // as an edge.
             let found = registry
-                .send(Lookup { code: code.clone() })
+                .send(Serve { code: code.clone() })
                 .await
-                .ok()
-                .flatten();
-            let session = match found {
-                Some(s) => s,
-                None if crate::cluster::elsewhere(cluster.as_ref(), &code).await => {
-                    return Err(crate::cluster::moved());
-                }
-                None => return Err(ApiError::not_found()),
+                .map_err(|_| ApiError::unavailable())??;
+            let Some(session) = found else {
+                return Err(ApiError::not_found());
             };
             let joined = session.send(msg).await??;
             Ok::<_, ApiError>((session, joined))
@@ -386,9 +383,9 @@ impl Socket {
                 act.state = State::AwaitingJoin;
                 act.send_error(ctx, id.as_ref(), e.code, &e.message);
                 // Nothing was saved: the client may try the join again.
-                // A session on another node: reconnect (1001), and the load
-                // balancer may pick the owner.
-                if e == crate::cluster::moved() {
+                // Nobody serves the session at the moment (a takeover under
+                // way): reconnect (1001) and try again.
+                if e == crate::cluster::unowned() {
                     act.close(ctx, close::GOING_AWAY, &e.message);
                 } else if e.code != ErrorCode::Unavailable {
                     act.close(ctx, e.code.join_close(), &e.message);

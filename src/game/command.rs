@@ -142,7 +142,8 @@ impl Command {
 }
 
 /// What a decided command answers its caller (its effects are in the facts).
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable: an edge gets it from the owner (cluster mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Done,
     PlayerAdded {

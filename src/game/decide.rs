@@ -180,6 +180,19 @@ impl GameState {
             check_device(d)?;
         }
         let key = names::key(&name);
+        // The same join again (its id is the caller's: a retry through
+        // another node after a takeover): already done, nothing new.
+        if self.names.get(&key) == Some(&player_id)
+            && self
+                .players
+                .get(&player_id)
+                .is_some_and(|p| p.device == device_id)
+        {
+            return Ok(Decision {
+                facts: Vec::new(),
+                outcome: Outcome::PlayerAdded { player_id },
+            });
+        }
         // Kept out before anything else: a removed player learns why, not
         // that the session is full or the name taken.
         if self

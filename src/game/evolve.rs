@@ -17,6 +17,10 @@ impl GameState {
     /// Applies one fact; returns the events it produces, in order.
     pub fn evolve(&mut self, fact: &Fact) -> Events {
         match fact {
+            Fact::Handled { id, outcome } => {
+                self.handled.insert(id.clone(), outcome.clone());
+                Vec::new()
+            }
             Fact::PlayerJoined {
                 player_id,
                 name,

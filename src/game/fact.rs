@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The format version written beside every fact and snapshot.
-pub const FACT_VERSION: u32 = 1;
+/// 2: `Fact::Handled` (cluster mode's retry ids).
+pub const FACT_VERSION: u32 = 2;
 
 /// One decided change to a session (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,12 @@ pub const FACT_VERSION: u32 = 1;
     rename_all_fields = "camelCase"
 )]
 pub enum Fact {
+    /// A command forwarded with this idempotency id was decided (in this
+    /// record) with this outcome (game/handled.rs).
+    Handled {
+        id: String,
+        outcome: super::command::Outcome,
+    },
     PlayerJoined {
         player_id: PlayerId,
         name: String,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod evolve;
 pub mod fact;
+pub mod handled;
 pub mod leaderboard;
 pub mod marking;
 pub mod names;

@@ -324,9 +324,17 @@ pub struct GameState {
     /// Team mode's teams, sheets and team awards (see [`teams`]).
     #[serde(default)]
     pub(super) teams: Teams,
+    /// Cluster mode: forwarded commands already handled (handled.rs).
+    #[serde(default, skip_serializing_if = "super::handled::Handled::is_empty")]
+    pub(super) handled: super::handled::Handled,
 }
 
 impl GameState {
+    /// The outcome of a forwarded command already handled (by its id).
+    pub fn handled(&self, id: &str) -> Option<&super::command::Outcome> {
+        self.handled.get(id)
+    }
+
     pub fn new(code: impl Into<String>, title: impl Into<String>, settings: Settings) -> Self {
         GameState {
             code: code.into(),
@@ -350,6 +358,7 @@ impl GameState {
             leaderboard_shown: false,
             bans: Vec::new(),
             teams: Teams::default(),
+            handled: Default::default(),
         }
     }
 

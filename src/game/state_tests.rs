@@ -585,3 +585,29 @@ fn results_list_every_player_and_question() {
     assert!(csv.contains("1,a,A,r1,q2,1,true,auto,2,2\n"), "{csv}");
     assert_eq!(csv.lines().count(), 11);
 }
+
+#[test]
+fn the_same_join_again_is_done_already_and_another_with_the_name_is_not() {
+    let mut g = game_with(&[]);
+    let (o, events) = add(&mut g, "p1", "Ada").unwrap();
+    assert_eq!(
+        o,
+        Outcome::PlayerAdded {
+            player_id: "p1".into()
+        }
+    );
+    assert!(!events.is_empty());
+    let (o, events) = add(&mut g, "p1", "Ada").unwrap();
+    assert_eq!(
+        o,
+        Outcome::PlayerAdded {
+            player_id: "p1".into()
+        }
+    );
+    assert!(events.is_empty(), "a retry adds nothing");
+    assert_eq!(g.total_players(), 1);
+    assert!(matches!(
+        add(&mut g, "p2", "Ada"),
+        Err(GameError::NameTaken)
+    ));
+}

@@ -15,7 +15,7 @@ mod teams;
 use crate::auth::{AuthError, Claims};
 use crate::error::ApiError;
 use crate::protocol::ErrorCode;
-use crate::registry::Lookup;
+use crate::registry::Serve;
 use crate::session::Session;
 use crate::AppState;
 use actix::Addr;
@@ -300,23 +300,15 @@ pub fn admit(
     app.admission.check(action, ip, &app.metrics)
 }
 
-/// The session actor for `code`. In cluster mode, a session another node
-/// owns is `UNAVAILABLE` (503: retry, and the load balancer's next pick
-/// may be the owner), not `SESSION_NOT_FOUND`.
+/// The session actor for `code`: in cluster mode, a session another node
+/// owns is served here as an edge (session/edge.rs).
 pub async fn session(app: &AppState, code: &str) -> Result<Addr<Session>, ApiError> {
     let found = app
         .registry
-        .send(Lookup {
+        .send(Serve {
             code: code.to_string(),
         })
         .await
-        .ok()
-        .flatten();
-    match found {
-        Some(s) => Ok(s),
-        None if crate::cluster::elsewhere(app.cluster.as_ref(), code).await => {
-            Err(crate::cluster::moved())
-        }
-        None => Err(ApiError::not_found()),
-    }
+        .map_err(|_| ApiError::unavailable())??;
+    found.ok_or_else(ApiError::not_found)
 }

@@ -59,7 +59,8 @@ impl Session {
     /// The leaderboard tick (every 250 ms): ranks moved by departures, the
     /// top 10, and the full list or its changes (module docs).
     pub(super) fn flush_leaderboard(&mut self, ctx: &mut Context<Self>) {
-        if self.live.phase == Phase::Ended {
+        // An edge relays the owner's leaderboards.
+        if self.live.phase == Phase::Ended || self.is_edge() {
             return;
         }
         let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
@@ -132,7 +133,7 @@ impl Session {
     /// Displays' answered count: the latest `player:answer-submitted`, at
     /// most once per `--display-count-ms`, never one per answer.
     pub(super) fn flush_display_count(&mut self, ctx: &mut Context<Self>) {
-        if self.live.phase == Phase::Ended {
+        if self.live.phase == Phase::Ended || self.is_edge() {
             self.display_answered = None;
             return;
         }

@@ -38,6 +38,8 @@ pub enum Waiter {
         tokio::sync::oneshot::Sender<Result<(PlayerId, String), ApiError>>,
         PlayerId,
     ),
+    /// Cluster mode: a command an edge forwarded (by its idempotency id).
+    Forward { id: String, outcome: Outcome },
 }
 
 /// A record in flight.
@@ -46,6 +48,22 @@ pub struct Pending {
     facts: Vec<Fact>,
     events: Vec<(LoggedEvent, Option<&'static str>)>,
     waiters: Vec<Waiter>,
+}
+
+impl Pending {
+    /// A record the owner committed, as an edge applies it.
+    pub fn relayed(
+        pos: u64,
+        facts: Vec<Fact>,
+        events: Vec<(LoggedEvent, Option<&'static str>)>,
+    ) -> Pending {
+        Pending {
+            pos,
+            facts,
+            events,
+            waiters: Vec::new(),
+        }
+    }
 }
 
 /// Why a failed append refuses the commands in it.
@@ -73,22 +91,59 @@ pub fn coalesce_key(event: &GameEvent) -> Option<&'static str> {
 
 impl Session {
     /// Decides a command for a caller and proposes its facts; `waiter`
-    /// builds who hears about it once it is durable.
+    /// builds who hears about it once it is durable (given `None` when an
+    /// edge's forwarded command failed: the waiter then hears the error).
+    /// An edge decides nothing: it forwards the command to the owner and
+    /// answers `Outcome::Done` at once; the waiter hears the real outcome.
     pub(super) fn run(
         &mut self,
         role: Role,
         player: Option<&PlayerId>,
         cmd: Command,
-        waiter: impl FnOnce(&Outcome) -> Option<Waiter>,
+        waiter: impl FnOnce(Option<&Outcome>) -> Option<Waiter> + 'static,
         ctx: &mut Context<Self>,
     ) -> Result<Outcome, ApiError> {
         if !cmd.allowed_for(role) {
             return Err(ApiError::forbidden());
         }
+        let key = self.idem.take();
+        if self.is_edge() {
+            self.forward(role, player, cmd, key, Box::new(waiter), ctx)?;
+            return Ok(Outcome::Done);
+        }
+        // Cluster mode: a command with an idempotency id (forwarded, or a
+        // client message with an `id`) that was handled already, by this
+        // owner or an earlier one, is answered as then, once durable.
+        let client_id = || {
+            key.as_deref()
+                .map(|k| super::forwarded::command_id(k, &cmd))
+        };
+        let handling = match self.handling.take() {
+            Some(id) => Some(id),
+            None if self.env.cluster.is_some() => client_id(),
+            None => None,
+        };
+        if let Some(o) = handling
+            .as_deref()
+            .and_then(|id| self.live.handled(id))
+            .cloned()
+        {
+            let w = waiter(Some(&o));
+            self.propose(Vec::new(), Vec::new(), w, ctx);
+            return Ok(o);
+        }
         let cmd = self.bind(cmd, role, player)?;
-        let decision = self.live.decide(cmd)?;
+        let mut decision = self.live.decide(cmd)?;
+        // A forwarded command's id goes into the log with its effects, so
+        // the next owner recognises a retry too (game/handled.rs).
+        if let Some(id) = handling.filter(|_| !decision.facts.is_empty()) {
+            decision.facts.push(Fact::Handled {
+                id,
+                outcome: decision.outcome.clone(),
+            });
+        }
         self.last_activity = std::time::Instant::now();
-        let w = waiter(&decision.outcome);
+        let w = waiter(Some(&decision.outcome));
         self.propose(decision.facts, Vec::new(), w, ctx);
         Ok(decision.outcome)
     }
@@ -105,7 +160,8 @@ impl Session {
         waiter: Option<Waiter>,
         ctx: &mut Context<Self>,
     ) {
-        if self.stepped_down {
+        // An edge writes nothing (the owner does).
+        if self.stepped_down || self.is_edge() {
             if let Some(w) = waiter {
                 self.resolve(w, Err(unavailable()));
             }
@@ -203,7 +259,7 @@ impl Session {
         self.maybe_snapshot();
     }
 
-    fn apply_committed(&mut self, p: Pending, ctx: &mut Context<Self>) {
+    pub(super) fn apply_committed(&mut self, p: Pending, ctx: &mut Context<Self>) {
         let mut gone: Vec<(PlayerId, u16, &'static str)> = Vec::new();
         let mut ended = false;
         for f in &p.facts {
@@ -271,6 +327,7 @@ impl Session {
                     .issue(self.code(), &self.nonce, Role::Player, Some(&pid));
                 let _ = tx.send(r.map(|()| (pid, token)));
             }
+            (Waiter::Forward { id, outcome }, r) => self.resolve_forward(id, r.map(|()| outcome)),
         }
     }
 
@@ -317,7 +374,12 @@ impl Session {
     /// Arms the question timer for the live state's open question (or
     /// cancels it). A close that the log refused is retried with a backoff.
     pub(super) fn sync_timer(&mut self, ctx: &mut Context<Self>) {
-        let want = self.live.open_timer();
+        // The owner closes questions; an edge's state is only relayed.
+        let want = if self.is_edge() {
+            None
+        } else {
+            self.live.open_timer()
+        };
         match (want, &self.timer) {
             (Some((_, opening)), Some((armed, _))) if *armed == opening => {}
             (Some((deadline, opening)), _) => {

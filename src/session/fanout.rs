@@ -77,7 +77,7 @@ impl Session {
             self.env.metrics.joined(conn.role, -1);
             if last {
                 if let Some(p) = conn.player {
-                    if !self.pollers.contains_key(&p) {
+                    if !self.is_online(&p) {
                         self.presence_left(p);
                     }
                 }

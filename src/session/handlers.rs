@@ -74,10 +74,9 @@ impl Session {
         );
         self.env.metrics.joined(role, 1);
         if first {
-            if let Some(p) = player
-                .as_ref()
-                .filter(|p| !self.pollers.contains_key(p.as_str()))
-            {
+            if let Some(p) = player.as_ref().filter(|p| {
+                !self.pollers.contains_key(p.as_str()) && !self.remote.contains(p.as_str())
+            }) {
                 self.presence_changed(p.clone(), true);
             }
         }
@@ -167,6 +166,33 @@ impl Handler<Join> for Session {
             )));
         }
         let tokenless = msg.role == Role::Display && msg.claims.is_none();
+        // An edge may not have the player yet (joined through another node
+        // a moment ago): it reads the log once, then tries again.
+        let unknown_player = msg.claims.as_ref().is_some_and(|c| {
+            c.role == Role::Player
+                && c.sn == self.nonce
+                && self
+                    .durable
+                    .player(c.pid.as_deref().unwrap_or(""))
+                    .is_none()
+        });
+        if unknown_player && !msg.caught_up {
+            if let (Some(cluster), true) = (self.env.cluster.clone(), self.is_edge()) {
+                let read = cluster.read_async(self.code(), self.env.cfg.ring_events);
+                let me = ctx.address();
+                return Box::pin(async move {
+                    let stored = read.await.ok().and_then(|r| r.ok()).flatten();
+                    let _ = me.send(super::edge::CaughtUp(stored.map(Box::new))).await;
+                    let retry = Join {
+                        caught_up: true,
+                        ..msg
+                    };
+                    me.send(retry)
+                        .await
+                        .unwrap_or_else(|_| Err(ApiError::unavailable()))
+                });
+            }
+        }
         let (role, player) = match (msg.role, &msg.claims, msg.name) {
             (Role::Display, None, _) => (Role::Display, None),
             (Role::Player, None, Some(name)) => {
@@ -187,7 +213,7 @@ impl Handler<Join> for Session {
                     team: msg.team,
                 };
                 self.make_room(ctx);
-                let waiter = |_: &Outcome| Some(Waiter::Join(Box::new(join)));
+                let waiter = |_: Option<&Outcome>| Some(Waiter::Join(Box::new(join)));
                 return match self.run(Role::Player, None, cmd, waiter, ctx) {
                     Ok(_) => Box::pin(async move {
                         rx.await.unwrap_or_else(|_| Err(ApiError::unavailable()))
@@ -240,16 +266,22 @@ impl Handler<FromClient> for Session {
         let c = msg.conn;
         // Replies go only to messages that asked for one (an `id`), and
         // only once the change is durable.
+        // (An edge's forwarded command that failed hears `None`: the
+        // error goes back with the message's id.)
         let ack = |data: Value| {
             let id = id.clone();
-            move |_: &Outcome| {
-                id.is_some().then(|| Waiter::Reply {
+            move |o: Option<&Outcome>| {
+                (id.is_some() || o.is_none()).then(|| Waiter::Reply {
                     conn: c,
                     frame: reply_frame("ack", id.as_ref(), data),
                     id,
                 })
             }
         };
+        // Cluster mode: how an edge's owner recognises a retry.
+        self.idem = id
+            .as_ref()
+            .map(|v| super::forwarded::client_key(player.as_ref(), c, v));
         let result = match msg.msg {
             ClientMessage::Resync => {
                 let snapshot = self.snapshot(&Self::view(role, player.as_ref()));
@@ -275,7 +307,15 @@ impl Handler<FromClient> for Session {
                     now_ms: 0,
                 };
                 let id2 = id.clone();
-                let waiter = move |o: &Outcome| {
+                let waiter = move |o: Option<&Outcome>| {
+                    let Some(o) = o else {
+                        let frame = bytestring::ByteString::new();
+                        return Some(Waiter::Reply {
+                            conn: c,
+                            frame,
+                            id: id2,
+                        });
+                    };
                     let Outcome::Answer {
                         question_id,
                         revision,
@@ -327,6 +367,7 @@ impl Handler<FromClient> for Session {
                 Err(ApiError::new(ErrorCode::BadMessage, "unexpected message"))
             }
         };
+        self.idem = None;
         if let Err(e) = result {
             self.reply_error(c, id.as_ref(), &e);
         }
@@ -341,17 +382,6 @@ impl Handler<Disconnect> for Session {
     }
 }
 
-/// An HTTP reply that resolves once the command is durable.
-fn http_waiter(
-    rx_slot: &mut Option<tokio::sync::oneshot::Receiver<Result<Outcome, ApiError>>>,
-) -> impl FnOnce(&Outcome) -> Option<Waiter> + '_ {
-    move |o: &Outcome| {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        *rx_slot = Some(rx);
-        Some(Waiter::Http(tx, o.clone()))
-    }
-}
-
 impl Session {
     /// Runs an HTTP caller's command; the future resolves once it is durable.
     fn run_http(
@@ -361,14 +391,14 @@ impl Session {
         cmd: Command,
         ctx: &mut Context<Self>,
     ) -> ResponseFuture<Result<Outcome, ApiError>> {
-        let mut rx = None;
-        match self.run(role, player, cmd, http_waiter(&mut rx), ctx) {
-            Ok(_) => Box::pin(async move {
-                match rx {
-                    Some(rx) => rx.await.unwrap_or_else(|_| Err(ApiError::unavailable())),
-                    None => Err(ApiError::internal()),
-                }
-            }),
+        // Resolves once the command is durable (or failed).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waiter =
+            move |o: Option<&Outcome>| Some(Waiter::Http(tx, o.cloned().unwrap_or(Outcome::Done)));
+        match self.run(role, player, cmd, waiter, ctx) {
+            Ok(_) => {
+                Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ApiError::unavailable())) })
+            }
             Err(e) => Box::pin(async move { Err(e) }),
         }
     }
@@ -403,7 +433,7 @@ impl Handler<CreatePlayer> for Session {
             team: msg.team,
         };
         self.make_room(ctx);
-        let waiter = move |_: &Outcome| Some(Waiter::Player(tx, pid));
+        let waiter = move |_: Option<&Outcome>| Some(Waiter::Player(tx, pid));
         match self.run(Role::Player, None, cmd, waiter, ctx) {
             Ok(_) => {
                 Box::pin(async move { rx.await.unwrap_or_else(|_| Err(ApiError::unavailable())) })

@@ -27,6 +27,9 @@ pub struct Join {
     pub since: Option<u64>,
     pub reply_id: Option<Value>,
     pub outbox: Arc<Outbox>,
+    /// Cluster mode: an edge already read the log for this join (a player
+    /// it did not know yet: created through another node a moment ago).
+    pub caught_up: bool,
 }
 
 /// Who a socket turned out to be.

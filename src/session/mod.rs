@@ -14,10 +14,13 @@ pub mod boards;
 pub mod commit;
 pub mod connections;
 pub mod displays;
+pub mod edge;
 pub mod fanout;
+pub mod forwarded;
 pub mod handlers;
 pub mod messages;
 pub mod presence;
+pub mod remote;
 pub mod ring;
 pub mod seats;
 pub mod teams;
@@ -126,6 +129,19 @@ pub struct Session {
     /// Cluster mode: another node owns the session now; nothing more is
     /// written or sent from here.
     stepped_down: bool,
+    /// Cluster mode: set while this node serves the session as an edge
+    /// (another node owns it; edge.rs).
+    edge: Option<edge::EdgeState>,
+    /// Cluster mode, owner: the subscription answering edges' commands.
+    serving: Option<crate::journal::nats::Feed>,
+    /// Cluster mode, owner: recent forwarded ids and their answers.
+    recent: forwarded::Recent,
+    /// The idempotency key of the client message being run (edge.rs).
+    idem: Option<String>,
+    /// Cluster mode, owner: players online on edges (remote.rs).
+    remote: remote::RemotePresence,
+    /// Cluster mode, owner: the id of the forwarded command being run.
+    handling: Option<String>,
 }
 
 impl Session {
@@ -171,6 +187,12 @@ impl Session {
             pollers: HashMap::new(),
             presence_changes: HashMap::new(),
             stepped_down: false,
+            edge: None,
+            serving: None,
+            recent: forwarded::Recent::default(),
+            idem: None,
+            remote: remote::RemotePresence::default(),
+            handling: None,
         }
     }
 
@@ -321,9 +343,9 @@ impl Session {
     /// The durable state as `view` may see it.
     fn snapshot(&mut self, view: &View) -> serde_json::Value {
         let online = self.online_count();
-        let (conns, pollers) = (&self.conns, &self.pollers);
+        let (conns, pollers, remote) = (&self.conns, &self.pollers, &self.remote);
         self.durable.snapshot(view, online, &|p| {
-            conns.is_online(p) || pollers.contains_key(p)
+            conns.is_online(p) || pollers.contains_key(p) || remote.contains(p)
         })
     }
 
@@ -334,6 +356,19 @@ impl Session {
             self.drop_conn(id, close::ENDED, "session ended", false);
         }
         let ended = *self.ended_ms.get_or_insert_with(now_ms);
+        if self.is_edge() {
+            // The owner records the end and deletes the session; an edge
+            // keeps serving the results a little while, then goes.
+            let keep = Duration::from_secs(self.env.cfg.ended_retention_secs.min(60));
+            ctx.run_later(keep, |act, ctx| {
+                act.registry.do_send(Forget {
+                    code: act.code().to_string(),
+                    from: Some(ctx.address()),
+                });
+                ctx.stop();
+            });
+            return;
+        }
         if let Some(log) = &self.env.log {
             if log.ended(self.code(), ended).is_err() {
                 log::error!("session {}: could not record the end time", self.code());
@@ -376,6 +411,10 @@ impl Session {
     }
 
     fn expire_if_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.is_edge() {
+            self.edge_idle(ctx);
+            return;
+        }
         let idle = Duration::from_secs(self.env.cfg.session_idle_secs);
         if self.live.phase != Phase::Ended && self.last_activity.elapsed() >= idle {
             log::info!("session {} expired after {:?} idle", self.code(), idle);
@@ -398,6 +437,7 @@ impl Actor for Session {
         ctx.set_mailbox_capacity(self.env.cfg.session_mailbox.max(16));
         self.env.metrics.sessions.fetch_add(1, Relaxed);
         ctx.run_interval(self.env.cfg.heartbeat(), |act, _| act.heartbeat());
+        self.start_cluster(ctx);
         if self.recovered {
             if self.durable.phase == Phase::Ended {
                 self.finish(ctx);
@@ -409,6 +449,7 @@ impl Actor for Session {
         ctx.run_interval(PRESENCE_INTERVAL, |act, ctx| {
             act.sweep_pollers(ctx);
             act.flush_presence(ctx);
+            act.send_tip();
         });
         // Presence changes are recorded in batches, at most 4 a second: a
         // storm of 10,000 joins costs a few records, not 10,000.
@@ -424,6 +465,9 @@ impl Actor for Session {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.env.metrics.sessions.fetch_sub(1, Relaxed);
+        if self.is_edge() {
+            self.env.metrics.cluster_edges.fetch_sub(1, Relaxed);
+        }
         let m = &self.env.metrics;
         m.ring_bytes.fetch_sub(self.ring_reported, Relaxed);
     }

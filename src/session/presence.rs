@@ -108,16 +108,24 @@ fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a ByteString>) -> Stri
 impl Session {
     /// Players online by socket or by long polling.
     pub(super) fn online_count(&self) -> usize {
+        let local = |p: &str| self.conns.is_online(p) || self.pollers.contains_key(p);
         self.conns.online_players()
             + self
                 .pollers
                 .keys()
                 .filter(|p| !self.conns.is_online(p))
                 .count()
+            + self
+                .remote
+                .players()
+                .into_iter()
+                .filter(|p| !local(p))
+                .count()
     }
 
-    fn is_online(&self, p: &str) -> bool {
-        self.conns.is_online(p) || self.pollers.contains_key(p)
+    /// Online here (socket or long poll) or, for an owner, on an edge.
+    pub(super) fn is_online(&self, p: &str) -> bool {
+        self.conns.is_online(p) || self.pollers.contains_key(p) || self.remote.contains(p)
     }
 
     /// A player came online or went offline: recorded with the next batch.
@@ -139,7 +147,8 @@ impl Session {
 
     /// Records the gathered presence changes as one batch of events.
     pub(super) fn flush_presence_changes(&mut self, ctx: &mut Context<Self>) {
-        if self.presence_changes.is_empty() || self.live.phase == Phase::Ended {
+        // Presence on an edge is not told to the owner yet (docs/cluster.md).
+        if self.presence_changes.is_empty() || self.live.phase == Phase::Ended || self.is_edge() {
             self.presence_changes.clear();
             return;
         }
@@ -154,6 +163,12 @@ impl Session {
 
     /// Presence changes and, at most once a second, the online count.
     pub(super) fn flush_presence(&mut self, ctx: &mut Context<Self>) {
+        if self.is_edge() {
+            self.presence_dirty = false;
+            self.report_presence();
+        } else {
+            self.remote_expire();
+        }
         if self.presence_dirty && self.live.phase != Phase::Ended {
             self.presence_dirty = false;
             let count = GameEvent::PresenceCount {
@@ -186,7 +201,7 @@ impl Session {
             .collect();
         for p in gone {
             self.pollers.remove(&p);
-            if !self.conns.is_online(&p) {
+            if !self.is_online(&p) {
                 self.presence_left(p);
             }
         }

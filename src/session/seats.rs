@@ -83,14 +83,18 @@ impl Session {
     /// seat of a player gone for good (module docs).
     pub(super) fn make_room(&mut self, ctx: &mut Context<Self>) {
         let secs = self.env.cfg.seat_reclaim_secs;
-        if secs == 0 || self.live.total_players() < self.live.settings.max_players {
+        // The owner makes room when it adds the forwarded player.
+        if secs == 0 || self.is_edge() || self.live.total_players() < self.live.settings.max_players
+        {
             return;
         }
         let (live, conns, pollers) = (&self.live, &self.conns, &self.pollers);
+        let remote = &self.remote;
         let free = |p: &str| {
             live.player(p).is_some()
                 && !conns.is_online(p)
                 && !pollers.contains_key(p)
+                && !remote.contains(p)
                 && never_answered(live, p)
         };
         let Some(p) = self.seats.reclaimable(Duration::from_secs(secs), free) else {

@@ -327,6 +327,12 @@ pub struct Child {
 
 impl Child {
     pub fn spawn(db: &std::path::Path, extra: &[&str]) -> Child {
+        Child::spawn_env(db, extra, &[])
+    }
+
+    /// `spawn` with extra environment (e.g. `FAILPOINTS` in a build with
+    /// the `failpoints` feature).
+    pub fn spawn_env(db: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Child {
         use std::io::BufRead;
         let mut proc = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast"))
             .args(["--addr", "127.0.0.1:0", "--workers", "1"])
@@ -334,6 +340,7 @@ impl Child {
             .arg(db)
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

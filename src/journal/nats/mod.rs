@@ -27,6 +27,7 @@
 //! are purged (purge by subject below a stream sequence) once their events
 //! are more than [`EVENTS_KEPT`] seqs old, so `since` resumes keep working.
 
+mod edge;
 mod lease;
 mod ownership;
 mod publish;
@@ -42,6 +43,7 @@ use async_nats::jetstream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use edge::{EdgeFeed, Feed, ForwardError, Forwarded, Relayed, CMD_PREFIX, EV_PREFIX};
 pub use lease::{OwnershipEvent, LEASES_BUCKET};
 pub use read::LoadOptions;
 
@@ -110,6 +112,8 @@ pub struct ClusterOptions {
 /// JetStream handles shared by the writer and the readers.
 #[derive(Clone)]
 struct Handles {
+    /// Core NATS: the event relay and forwarded commands (edge.rs).
+    client: async_nats::Client,
     js: jetstream::Context,
     stream: jetstream::stream::Stream,
     sessions: jetstream::kv::Store,
@@ -190,6 +194,7 @@ impl NatsLog {
         let handle = rt.handle().clone();
         let cluster = cluster.clone();
         let opts = opts.clone();
+        let metrics_c = metrics.clone();
         let opened = run_blocking(&handle, async move {
             // A cluster that answers but has no JetStream leader yet (an
             // election after a server died) is waited for, within a bound;
@@ -197,7 +202,7 @@ impl NatsLog {
             let started = tokio::time::Instant::now();
             loop {
                 let attempt = async {
-                    let h = setup(&cluster).await?;
+                    let h = setup(&cluster, &metrics_c).await?;
                     let loaded = read::load_all(&h, &opts).await?;
                     Ok::<_, StoreError>((h, loaded))
                 }
@@ -281,7 +286,8 @@ fn run_blocking<T: Send + 'static>(
 }
 
 /// Connects and makes sure the stream and buckets exist.
-async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
+async fn setup(c: &ClusterOptions, metrics: &Arc<Metrics>) -> Result<Handles, ClusterError> {
+    let m = metrics.clone();
     let urls = c.urls.join(",");
     let connect_err = |e: &dyn std::fmt::Display| ClusterError::Connect {
         urls: urls.clone(),
@@ -296,15 +302,32 @@ async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
     let client = async_nats::ConnectOptions::new()
         .name("quizcast")
         .connection_timeout(REQUEST_TIMEOUT)
-        .event_callback(|e| async move {
-            match e {
-                async_nats::Event::Connected => log::info!("NATS: connected"),
-                other => log::warn!("NATS: {other}"),
+        .event_callback(move |e| {
+            let m = m.clone();
+            async move {
+                let up = |v| {
+                    m.cluster_nats_connected
+                        .store(v, std::sync::atomic::Ordering::Relaxed)
+                };
+                match e {
+                    async_nats::Event::Connected => {
+                        up(1);
+                        log::info!("NATS: connected")
+                    }
+                    async_nats::Event::Disconnected => {
+                        up(0);
+                        log::warn!("NATS: disconnected")
+                    }
+                    other => log::warn!("NATS: {other}"),
+                }
             }
         })
         .connect(addrs)
         .await
         .map_err(|e| connect_err(&e))?;
+    metrics
+        .cluster_nats_connected
+        .store(1, std::sync::atomic::Ordering::Relaxed);
     let info = client.server_info();
     if !version_at_least(&info.version, 2, 11) {
         return Err(ClusterError::ServerTooOld {
@@ -312,7 +335,7 @@ async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
         });
     }
     let max_payload = info.max_payload;
-    let mut js = jetstream::new(client);
+    let mut js = jetstream::new(client.clone());
     js.set_timeout(REQUEST_TIMEOUT);
     let replicas = c.replicas.max(1);
     let stream = js
@@ -369,6 +392,7 @@ async fn setup(c: &ClusterOptions) -> Result<Handles, ClusterError> {
         }
     };
     Ok(Handles {
+        client,
         js,
         stream,
         sessions,

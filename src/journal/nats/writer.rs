@@ -54,6 +54,8 @@ struct Batch {
     refused: Vec<(Append, AppendFailure)>,
     end: End,
     started: Instant,
+    /// The message as logged, relayed to edges once it landed (edge.rs).
+    relay: (HeaderMap, bytes::Bytes),
 }
 
 pub(super) struct Writer {
@@ -376,12 +378,14 @@ impl Writer {
             NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
             end.subject_seq.to_string().as_str(),
         );
+        let payload = bytes::Bytes::from(payload);
         let batch = Batch {
             code: code.to_string(),
             appends,
             refused,
             end: next,
             started: Instant::now(),
+            relay: (headers.clone(), payload.clone()),
         };
         let h = self.h.clone();
         let subject = match subject(code) {
@@ -398,7 +402,7 @@ impl Writer {
             }
         };
         Some(Box::pin(async move {
-            let outcome = publish(&h, subject, headers, payload.into(), &msg_id).await;
+            let outcome = publish(&h, subject, headers, payload, &msg_id).await;
             (batch, outcome)
         }))
     }
@@ -422,6 +426,8 @@ impl Writer {
                     last_seq: end.seq,
                     stream_seq,
                 });
+                let (headers, payload) = batch.relay.clone();
+                super::edge::relay(&self.h, &code, headers, payload).await;
                 Ok(())
             }
             Outcome::Fenced => {
