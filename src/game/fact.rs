@@ -20,6 +20,29 @@ use serde_json::Value;
 /// 2: `Fact::Handled` (cluster mode's retry ids).
 pub const FACT_VERSION: u32 = 2;
 
+/// The version to write beside `facts`: the oldest that reads them, so a
+/// log without cluster retry ids (every single-node log) stays readable by
+/// the builds before version 2, and a downgrade keeps working.
+pub fn version_of(facts: &[Fact]) -> u32 {
+    if facts.iter().any(|f| matches!(f, Fact::Handled { .. })) {
+        2
+    } else {
+        1
+    }
+}
+
+/// [`version_of`] for a serialized state: 2 only if it holds retry ids (the
+/// `handled` key is left out while empty; inside a JSON string a quote is
+/// always escaped, so the key cannot be mistaken for a name).
+pub fn snapshot_version(state: &[u8]) -> u32 {
+    const KEY: &[u8] = b"\"handled\":";
+    if state.windows(KEY.len()).any(|w| w == KEY) {
+        2
+    } else {
+        1
+    }
+}
+
 /// One decided change to a session (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(

@@ -57,3 +57,31 @@ mod tests {
         assert!(h.ids.len() as u64 <= KEEP + KEEP / 4);
     }
 }
+
+#[cfg(test)]
+mod version_tests {
+    use super::super::fact::{snapshot_version, version_of, Fact};
+    use super::super::state::GameState;
+    use super::*;
+
+    #[test]
+    fn single_node_records_and_snapshots_keep_format_1() {
+        let plain = vec![Fact::QuestionClosed {
+            reason: super::super::events::CloseReason::Mc,
+        }];
+        assert_eq!(version_of(&plain), 1);
+        let mut with_id = plain.clone();
+        with_id.push(Fact::Handled {
+            id: "p1:m1:abc".into(),
+            outcome: Outcome::Done,
+        });
+        assert_eq!(version_of(&with_id), 2);
+
+        let mut state = GameState::new("ABCDE", "T", super::super::state::Settings::default());
+        let body = serde_json::to_vec(&state).unwrap();
+        assert_eq!(snapshot_version(&body), 1);
+        state.handled.insert("p1:m1:abc".into(), Outcome::Done);
+        let body = serde_json::to_vec(&state).unwrap();
+        assert_eq!(snapshot_version(&body), 2);
+    }
+}

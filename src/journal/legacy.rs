@@ -58,7 +58,12 @@ pub fn convert(conn: &mut Connection) -> Result<(), StoreError> {
             let body = serde_json::to_vec(&facts).unwrap_or_default();
             tx.execute(
                 "INSERT INTO facts (code, pos, v, epoch, body) VALUES (?1, ?2, ?3, 1, ?4)",
-                params![code, pos as i64, crate::game::fact::FACT_VERSION, body],
+                params![
+                    code,
+                    pos as i64,
+                    crate::game::fact::version_of(&facts),
+                    body
+                ],
             )?;
         }
         tx.execute(

@@ -141,7 +141,13 @@ fn write_batch(
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO snapshots (code, pos, seq, v, body) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
-                .execute(params![code, *pos as i64, *seq as i64, FACT_VERSION, state])?;
+                .execute(params![
+                    code,
+                    *pos as i64,
+                    *seq as i64,
+                    crate::game::fact::snapshot_version(state),
+                    state
+                ])?;
                 tx.prepare_cached("DELETE FROM facts WHERE code = ?1 AND pos <= ?2")?
                     .execute(params![code, *pos as i64])?;
                 tx.prepare_cached("DELETE FROM events WHERE code = ?1 AND seq <= ?2")?
@@ -180,7 +186,7 @@ fn write_record(
         .execute(params![
             code,
             r.pos as i64,
-            FACT_VERSION,
+            crate::game::fact::version_of(&r.facts),
             epoch as i64,
             body
         ])?;
