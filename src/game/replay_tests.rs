@@ -272,6 +272,16 @@ fn the_state_rebuilt_from_the_facts_equals_the_live_state() {
                 // A refusal changes nothing.
                 Err(_) => assert_eq!(live.to_value(), before, "seed {seed}"),
             }
+            // Settling only looks below the first position changed since the
+            // last settle: it tells exactly what a full recount and re-sort
+            // of every player would tell.
+            if rng.gen_bool(0.3) {
+                let mut full = live.clone();
+                full.ranks = None;
+                let mut fast = live.clone();
+                assert_eq!(fast.settle_ranks(), full.rescore(), "seed {seed}");
+                assert_eq!(fast.told, full.told, "seed {seed}");
+            }
             // The session's leaderboard tick: ranks moved by departures and
             // overrides are told, and then everyone knows their own.
             if rng.gen_bool(0.1) {
