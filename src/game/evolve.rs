@@ -78,6 +78,7 @@ impl GameState {
                 }
                 self.clear_team_members();
                 self.ranks = Some(Default::default());
+                self.rank_round = None;
                 vec![GameEvent::AllCleared {}]
             }
             Fact::QuizLoaded { quiz, settings } => {
@@ -205,7 +206,7 @@ impl GameState {
                 // player room cost 300 events plus one tell per tick.
                 self.rescore_one(player_id, Some((question_id.clone(), award)))
             }
-            Fact::RanksSettled {} => self.settle_ranks(),
+            Fact::RanksSettled { limit } => self.settle_ranks(*limit),
             Fact::AnswerRecorded {
                 player_id,
                 question_id,

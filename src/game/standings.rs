@@ -82,14 +82,9 @@ impl GameState {
             );
         }
         // Without verdicts to tell, only the players from the first changed
-        // position on can be owed anything.
-        let from = match caused.is_empty() {
-            true => self.ranks_mut().take_dirty(),
-            false => {
-                self.ranks_mut().take_dirty();
-                Some(0)
-            }
-        };
+        // position on (or where a settle stopped) can be owed anything.
+        let owed = self.owed_from();
+        let from = if caused.is_empty() { owed } else { Some(0) };
         let mut events = Vec::new();
         if let (Some(from), Some(ranks)) = (from, self.ranks.as_ref()) {
             for (id, score, rank) in ranks.iter_from(from) {
@@ -105,24 +100,60 @@ impl GameState {
         events
     }
 
-    /// Tells every player whose rank moved since ranks were last settled
-    /// (by departures, or by another player's new score). Totals are
-    /// already current: every change of awards rescored the players it
-    /// touched.
-    pub(super) fn settle_ranks(&mut self) -> Events {
-        let from = self.ranks_mut().take_dirty();
+    /// The first position that may hold a player owed their score and
+    /// rank; everyone is told from there on, so both marks are cleared.
+    fn owed_from(&mut self) -> Option<usize> {
+        let round = self.rank_round.take();
+        let dirty = self.ranks_mut().take_dirty();
+        match (round, dirty) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Tells players whose rank moved since ranks were last settled (by
+    /// departures, or by another player's new score). Totals are already
+    /// current: every change of awards rescored the players it touched.
+    ///
+    /// Without a `limit`, everyone owed is told. With one, a round of
+    /// settling tells at most `limit` players per call, in leaderboard
+    /// order, and the next call goes on where it stopped (`rank_round`);
+    /// what changes behind it is left to the next round. Which players a
+    /// call tells depends only on the state, so replaying the facts (or a
+    /// snapshot and the facts after it) tells the same ones.
+    pub(super) fn settle_ranks(&mut self, limit: Option<usize>) -> Events {
+        self.ranks_mut();
+        let from = match (limit, self.rank_round.take()) {
+            (None, round) => {
+                self.rank_round = round;
+                self.owed_from()
+            }
+            (Some(_), Some(at)) => Some(at),
+            (Some(_), None) => self.ranks_mut().take_dirty(),
+        };
+        let limit = limit.map_or(usize::MAX, |l| l.max(1));
         let mut events = Vec::new();
         if let (Some(from), Some(ranks)) = (from, self.ranks.as_ref()) {
-            for (id, score, rank) in ranks.iter_from(from) {
+            for (i, (id, score, rank)) in ranks.iter_from(from).enumerate() {
                 let now = (score, rank);
-                if self.told.get(id) != Some(&now) {
-                    self.told.insert(id.to_string(), now);
-                    events.push(score_updated(id, now, BTreeMap::new()));
+                if self.told.get(id) == Some(&now) {
+                    continue;
                 }
+                if events.len() == limit {
+                    self.rank_round = Some(from + i);
+                    break;
+                }
+                self.told.insert(id.to_string(), now);
+                events.push(score_updated(id, now, BTreeMap::new()));
             }
         }
         events.extend(self.team_rescore());
         events
+    }
+
+    /// A round of settling ranks is part way through.
+    pub fn settling_ranks(&self) -> bool {
+        self.rank_round.is_some()
     }
 
     /// Recomputes one player's total and tells them if their score or rank

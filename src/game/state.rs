@@ -300,6 +300,10 @@ pub struct GameState {
     pub(super) ranks: Option<RankIndex>,
     /// Score and rank each player was last told.
     pub(super) told: HashMap<PlayerId, (f64, usize)>,
+    /// A settle of ranks told only part of the room: the position in
+    /// leaderboard order where it goes on (see `settle_ranks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) rank_round: Option<usize>,
     pub(super) round: Option<usize>,
     pub(super) current: Option<Current>,
     pub(super) openings: u64,
@@ -334,6 +338,7 @@ impl GameState {
             names: HashMap::new(),
             ranks: Some(RankIndex::default()),
             told: HashMap::new(),
+            rank_round: None,
             round: None,
             current: None,
             openings: 0,

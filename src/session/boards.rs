@@ -100,14 +100,21 @@ impl Session {
             .board
             .settled
             .is_none_or(|t| t.elapsed() >= settle_every);
-        let settle = self.ranks_dirty && settle_due;
+        // A round of settling that told part of the room goes on each tick.
+        let going_on = self.live.settling_ranks();
+        let settle = going_on || (self.ranks_dirty && settle_due);
         if !(self.leaderboard_dirty || diff_due || settle) {
             return;
         }
         if settle {
             self.ranks_dirty = false;
-            self.board.settled = Some(Instant::now());
-            facts.push(Fact::RanksSettled {});
+            if !going_on {
+                self.board.settled = Some(Instant::now());
+            }
+            // A large session tells at most `--rank-settle-batch` players a
+            // tick, so no turn of the actor sends N frames at once.
+            let limit = large.then_some(self.env.cfg.rank_settle_batch);
+            facts.push(Fact::RanksSettled { limit });
         }
         let mut events = Vec::new();
         if top_due && std::mem::take(&mut self.leaderboard_dirty) {
