@@ -3,7 +3,8 @@
 # builds in the same run (e.g. before/after a change):
 #   bench/side-by-side.sh LABEL BINARY "SERVER FLAGS" SCENARIO ARGS...
 # A fresh server on a fresh database, pinned to core 0; the load tool
-# (target/release/quizcast-load) on core 1. Prints one line. Loopback only.
+# (target/release/quizcast-load) on core 1. Prints one line (answers, fanout
+# or hostile). Loopback only.
 set -u
 label="$1"; bin="$2"; flags="$3"; shift 3
 db=$(mktemp -u "${TMPDIR:-/tmp}/q-XXXX.db")
@@ -17,6 +18,12 @@ rm -f "$db"*
 echo "$r" | python3 -c "
 import json,sys; r=json.load(sys.stdin); res=r['results']
 def p(h): return '' if not isinstance(h,dict) else f\"p50 {h.get('p50')} p99 {h.get('p99')}\"
-if r['scenario']=='answers': print('$label', 'answers', res.get('acked'), 'acks/s', res.get('acksPerSec'), 'ack', p(res.get('ackLatency')), 'ok' if r['ok'] else 'FAIL')
+def ms(v): return v
+if r['scenario']=='hostile':
+  b, h, q = res.get('baseline', {}), res.get('withHostile', {}), res.get('ratio', {})
+  print('$label', 'hostile', r['params']['kind'], 'p99 ms', ms(b.get('probeLatency', {}).get('p99')), '->', ms(h.get('probeLatency', {}).get('p99')), '(x%s)' % q.get('probeP99'),
+        'cpu s', b.get('serverCpuSecs'), '->', h.get('serverCpuSecs'), '(x%s)' % q.get('serverCpu'), 'rss x%s' % q.get('serverRssPeak'),
+        'frames', b.get('serverFramesOut'), '->', h.get('serverFramesOut'), 'ok' if r['ok'] else 'FAIL')
+elif r['scenario']=='answers': print('$label', 'answers', res.get('acked'), 'acks/s', res.get('acksPerSec'), 'ack', p(res.get('ackLatency')), 'ok' if r['ok'] else 'FAIL')
 else: print('$label', 'fanout', 'delivery', p(res.get('deliveryLatency')), 'cpu us/deliv', res.get('serverCpuMicrosPerDelivery'), 'rss KiB/conn', res.get('serverRssKiBPerConnection'), 'ok' if r['ok'] else 'FAIL')
 "

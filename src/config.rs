@@ -47,7 +47,8 @@ pub struct Config {
     /// entries only) instead, at most once per `--leaderboard-diff-ms`.
     #[arg(long, env = "QUIZCAST_FULL_LEADERBOARD_PLAYERS", default_value_t = 200)]
     pub full_leaderboard_players: usize,
-    /// Least time between two `leaderboard:changed` in a large session, in ms.
+    /// Least time between two `leaderboard:changed` to the MC, and between
+    /// two `leaderboard:updated` to everyone, in a large session, in ms.
     #[arg(long, env = "QUIZCAST_LEADERBOARD_DIFF_MS", default_value_t = 1_000)]
     pub leaderboard_diff_ms: u64,
     /// Displays get the answered count coalesced to one
@@ -237,6 +238,11 @@ pub struct Config {
     /// score change is always told at once.
     #[arg(long, env = "QUIZCAST_RANK_SETTLE_MS", default_value_t = 2_000)]
     pub rank_settle_ms: u64,
+    /// In such a session, one leaderboard tick (250 ms) tells at most this
+    /// many of them; the rest follow on the next ticks (a 10,000-player
+    /// room in 5 ticks, not in one long turn that delays everything else).
+    #[arg(long, env = "QUIZCAST_RANK_SETTLE_BATCH", default_value_t = 2_000)]
+    pub rank_settle_batch: usize,
     /// Serve `/metrics` and `/api/stats` (set false to hide them).
     #[arg(long, env = "QUIZCAST_PUBLIC_STATS", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_stats: bool,
@@ -307,6 +313,7 @@ mod tests {
         assert_eq!(c.leaderboard_diff_ms, 1_000);
         assert_eq!(c.display_count_ms, 500);
         assert_eq!((c.max_displays, c.tokenless_displays), (20, 2));
+        assert_eq!((c.rank_settle_ms, c.rank_settle_batch), (2_000, 2_000));
         assert_eq!(c.seat_reclaim_secs, 60);
         assert_eq!(c.session_mailbox, 16_384);
         assert_eq!(c.malloc_trim_secs, 30);

@@ -1,7 +1,8 @@
 //! Hostile rooms, part two, over real sockets: memory bounded by bytes (the
 //! replay ring through a storm of score overrides, leaderboard diffs),
 //! displays with tokens and caps, resumes owed more than a mebibyte, seats
-//! of players gone for good, and departures folded into one tick.
+//! of players gone for good, departures folded into one tick, and a large
+//! room's moved ranks told a batch per tick.
 
 mod common;
 
@@ -488,4 +489,63 @@ async fn a_full_session_mailbox_answers_rate_limited_and_every_message_gets_one_
     assert_eq!(stats["mailboxFull"], busy, "{stats}");
     // Still joined and working.
     assert_eq!(ws.call("ping", "p", json!({})).await["type"], "pong");
+}
+
+#[actix_rt::test]
+async fn a_large_room_is_told_its_moved_ranks_a_batch_per_tick_each_once() {
+    let srv = TestServer::with(|c| {
+        open_limits(c);
+        // 12 players make a large session here; 3 are told per tick.
+        c.full_leaderboard_players = 4;
+        c.rank_settle_ms = 100;
+        c.rank_settle_batch = 3;
+    })
+    .await;
+    let (code, mc) = srv.create_session(json!({"quiz": quiz(1, 5)})).await;
+    let mut ids = Vec::new();
+    let mut readers = Vec::new();
+    for i in 0..12 {
+        let (mut ws, j) = srv
+            .ws_join(json!({"sessionCode": code, "role": "player", "name": format!("P{i}")}))
+            .await;
+        ids.push(j["playerId"].as_str().unwrap().to_string());
+        readers.push(actix_rt::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(v) = ws.recv_within(Duration::from_secs(2)).await {
+                if v["type"] == "score:updated" {
+                    got.push((std::time::Instant::now(), v));
+                }
+            }
+            got
+        }));
+    }
+    // Let the joins' settle pass, then the last to join takes the lead:
+    // the 11 others drop from rank 1 to 2 without scoring.
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    let (s, _) = srv
+        .post(
+            &format!("/api/sessions/{code}/scores"),
+            Some(&mc),
+            json!({"playerId": ids[11], "questionId": "q0", "score": 5}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let mut told = Vec::new();
+    for (i, r) in readers.into_iter().enumerate() {
+        let got = r.await.unwrap();
+        if i == 11 {
+            assert_eq!(got.len(), 1, "the leader is told once: {got:?}");
+            assert_eq!(got[0].1["data"]["rank"], 1);
+            continue;
+        }
+        assert_eq!(got.len(), 1, "player {i} is told once: {got:?}");
+        assert_eq!(got[0].1["data"]["rank"], 2, "player {i}");
+        assert_eq!(got[0].1["data"]["score"], 0.0, "player {i}");
+        told.push((got[0].0, got[0].1["seq"].as_u64().unwrap()));
+    }
+    // In leaderboard order (ties: join order), over at least 4 ticks of
+    // 250 ms, not all in one.
+    assert!(told.windows(2).all(|w| w[0].1 < w[1].1), "{told:?}");
+    let span = told[10].0 - told[0].0;
+    assert!(span >= Duration::from_millis(400), "all in {span:?}");
 }

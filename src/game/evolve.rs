@@ -81,7 +81,8 @@ impl GameState {
                     m.clear();
                 }
                 self.clear_team_members();
-                self.standings.invalidate();
+                self.ranks = Some(Default::default());
+                self.rank_round = None;
                 vec![GameEvent::AllCleared {}]
             }
             Fact::QuizLoaded { quiz, settings } => {
@@ -209,7 +210,7 @@ impl GameState {
                 // player room cost 300 events plus one tell per tick.
                 self.rescore_one(player_id, Some((question_id.clone(), award)))
             }
-            Fact::RanksSettled {} => self.rescore(),
+            Fact::RanksSettled { limit } => self.settle_ranks(*limit),
             Fact::AnswerRecorded {
                 player_id,
                 question_id,
@@ -320,10 +321,11 @@ impl GameState {
             score: 0.0,
             device,
         };
-        self.standings.push(&player);
         self.players.insert(player_id.to_string(), player);
-        if let Some(e) = self.entry_of(player_id) {
-            self.told.insert(player_id.to_string(), (e.score, e.rank));
+        let ranks = self.ranks_mut();
+        ranks.insert(player_id, 0.0);
+        if let Some(now) = ranks.get(player_id) {
+            self.told.insert(player_id.to_string(), now);
         }
         vec![GameEvent::PlayerJoined(PlayerRef {
             player_id: player_id.to_string(),
@@ -340,7 +342,9 @@ impl GameState {
         self.order.retain(|x| x != id);
         self.told.remove(id);
         self.awards.remove(id);
-        self.standings.invalidate();
+        if let Some(r) = self.ranks.as_mut() {
+            r.remove(id);
+        }
         let team = self.unassign(id);
         // Scores do not change; the ranks that moved are told by the next
         // `RanksSettled`, so a departure costs one event, not one per player.

@@ -146,8 +146,13 @@ pub enum Fact {
     },
     /// Players whose rank moved since they were last told (by departures,
     /// which tell nobody at once) are told now: one fact per leaderboard
-    /// tick, however many players left in it.
-    RanksSettled {},
+    /// tick, however many players left in it. With a `limit`, at most that
+    /// many are told; the round goes on at the next one (a 10,000-player
+    /// settle spread over a few ticks instead of one long turn).
+    RanksSettled {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
     AnswerRecorded {
         player_id: PlayerId,
         question_id: String,

@@ -2,10 +2,9 @@
 //! [`decide`](super::decide) and applied in [`evolve`](super::evolve); views
 //! of it for each role are in [`view`](super::view).
 
-use super::events::AwardView;
-use super::leaderboard::{Entry, Standings, TOP_N};
 use super::marking::{self, Assignment};
 use super::quiz::{Question, Quiz};
+use super::ranking::RankIndex;
 use super::teams::{self, TeamMode, Teams};
 use super::GameEvent;
 use super::PlayerId;
@@ -283,14 +282,8 @@ pub(super) type Events = Vec<GameEvent>;
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 280;
 
-fn stale_standings() -> Standings {
-    let mut s = Standings::default();
-    s.invalidate();
-    s
-}
-
 /// The whole state of one quiz session. Serializable as a snapshot (the
-/// cached standings are rebuilt, never stored).
+/// rank index is rebuilt, never stored).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GameState {
     pub code: String,
@@ -301,10 +294,16 @@ pub struct GameState {
     pub(super) players: HashMap<PlayerId, Player>,
     pub(super) order: Vec<PlayerId>,
     pub(super) names: HashMap<String, PlayerId>,
-    #[serde(skip, default = "stale_standings")]
-    pub(super) standings: Standings,
+    /// Players in leaderboard order, kept sorted as scores change; `None`
+    /// until first needed after a snapshot is loaded. Derived.
+    #[serde(skip)]
+    pub(super) ranks: Option<RankIndex>,
     /// Score and rank each player was last told.
     pub(super) told: HashMap<PlayerId, (f64, usize)>,
+    /// A settle of ranks told only part of the room: the position in
+    /// leaderboard order where it goes on (see `settle_ranks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) rank_round: Option<usize>,
     pub(super) round: Option<usize>,
     pub(super) current: Option<Current>,
     pub(super) openings: u64,
@@ -345,8 +344,9 @@ impl GameState {
             players: HashMap::new(),
             order: Vec::new(),
             names: HashMap::new(),
-            standings: Standings::default(),
+            ranks: Some(RankIndex::default()),
             told: HashMap::new(),
+            rank_round: None,
             round: None,
             current: None,
             openings: 0,
@@ -407,128 +407,6 @@ impl GameState {
         self.current
             .as_ref()
             .and_then(|c| self.quiz.rounds.get(c.round)?.questions.get(c.index))
-    }
-
-    /// Recomputes totals and tells each player whose score or rank moved.
-    pub(super) fn rescore(&mut self) -> Events {
-        self.rescore_with(&[])
-    }
-
-    /// As [`rescore`](Self::rescore), after the awards in `awarded` (player,
-    /// question, award) were just decided: each of those players is told
-    /// even when their score did not move (a zero is a verdict too), and
-    /// their update names the awards that caused it.
-    pub(super) fn rescore_with(&mut self, awarded: &[(PlayerId, String, Award)]) -> Events {
-        for p in self.players.values_mut() {
-            p.score = self
-                .awards
-                .get(&p.id)
-                .map_or(0.0, |m| m.values().map(|a| a.score).sum());
-        }
-        let mut caused: HashMap<&str, BTreeMap<String, AwardView>> = HashMap::new();
-        for (pid, qid, a) in awarded {
-            caused.entry(pid.as_str()).or_default().insert(
-                qid.clone(),
-                AwardView {
-                    score: a.score,
-                    by: a.by.kind().to_string(),
-                },
-            );
-        }
-        self.standings.invalidate();
-        let entries = self.leaderboard();
-        let mut events = Vec::new();
-        for e in entries {
-            let now = (e.score, e.rank);
-            let awards = caused.remove(e.player_id.as_str()).unwrap_or_default();
-            if self.told.get(&e.player_id) != Some(&now) || !awards.is_empty() {
-                self.told.insert(e.player_id.clone(), now);
-                let single = (awards.len() == 1)
-                    .then(|| awards.iter().next())
-                    .flatten()
-                    .map(|(q, a)| (q.clone(), a.clone()));
-                events.push(GameEvent::ScoreUpdated {
-                    player: e.player_id,
-                    score: e.score,
-                    rank: e.rank,
-                    question_id: single.as_ref().map(|(q, _)| q.clone()),
-                    awarded: single.as_ref().map(|(_, a)| a.score),
-                    by: single.map(|(_, a)| a.by),
-                    awards,
-                });
-            }
-        }
-        events.extend(self.team_rescore());
-        events
-    }
-
-    /// Recomputes one player's total and tells them if their score or rank
-    /// moved, or an award (`awarded`: question, award) was just decided for
-    /// them; the ranks of others are left to a later [`Self::rescore`].
-    pub(super) fn rescore_one(&mut self, id: &str, awarded: Option<(String, Award)>) -> Events {
-        let total = self
-            .awards
-            .get(id)
-            .map_or(0.0, |m| m.values().map(|a| a.score).sum());
-        let Some(p) = self.players.get_mut(id) else {
-            return vec![];
-        };
-        p.score = total;
-        self.standings.invalidate();
-        let Some(e) = self.entry_of(id) else {
-            return vec![];
-        };
-        let now = (e.score, e.rank);
-        if self.told.get(id) == Some(&now) && awarded.is_none() {
-            return vec![];
-        }
-        self.told.insert(id.to_string(), now);
-        let view = awarded.map(|(q, a)| {
-            (
-                q,
-                AwardView {
-                    score: a.score,
-                    by: a.by.kind().to_string(),
-                },
-            )
-        });
-        let awards: BTreeMap<String, AwardView> = view.iter().cloned().collect();
-        vec![GameEvent::ScoreUpdated {
-            player: e.player_id,
-            score: e.score,
-            rank: e.rank,
-            question_id: view.as_ref().map(|(q, _)| q.clone()),
-            awarded: view.as_ref().map(|(_, a)| a.score),
-            by: view.map(|(_, a)| a.by),
-            awards,
-        }]
-    }
-
-    fn standings(&mut self) -> &Standings {
-        if self.standings.is_stale() {
-            let players = self
-                .order
-                .iter()
-                .filter_map(|id| self.players.get(id))
-                .map(|p| (p.id.as_str(), p.name.as_str(), p.score));
-            self.standings.rebuild(players);
-        }
-        &self.standings
-    }
-
-    /// The top of the leaderboard.
-    pub fn top(&mut self) -> Vec<Entry> {
-        self.standings().top(TOP_N)
-    }
-
-    /// Every player, ranked.
-    pub fn leaderboard(&mut self) -> Vec<Entry> {
-        self.standings().all().to_vec()
-    }
-
-    /// A player's own line of the leaderboard.
-    pub fn entry_of(&mut self, id: &str) -> Option<Entry> {
-        self.standings().get(id).cloned()
     }
 
     /// The open question's deadline and opening, when it has a timer.

@@ -1,13 +1,14 @@
 //! Derived broadcasts, coalesced on timers: the leaderboards, the ranks
 //! moved by departures, and the displays' answered count.
 //!
-//! A leaderboard tick sends `leaderboard:updated` (top 10) to everyone. The
-//! full list goes to the MC and displays as `leaderboard:full` only while
-//! the session is small (`--full-leaderboard-players`); a larger session
-//! sends the MC `leaderboard:changed` with just the entries that moved, at
-//! most once per `--leaderboard-diff-ms`, so 10,000 players cost the MC's
-//! phone a few changed lines a second rather than the whole list 4 times a
-//! second. Displays show only the top 10, which `leaderboard:updated` has.
+//! A leaderboard tick sends `leaderboard:updated` (top 10) to everyone when
+//! what it shows differs from the last one sent. The full list goes to the
+//! MC and displays as `leaderboard:full` only while the session is small
+//! (`--full-leaderboard-players`); a larger session sends the MC
+//! `leaderboard:changed` with just the entries that moved, at most once per
+//! `--leaderboard-diff-ms`, so 10,000 players cost the MC's phone a few
+//! changed lines a second rather than the whole list 4 times a second.
+//! Displays show only the top 10, which `leaderboard:updated` has.
 
 use super::Session;
 use crate::game::leaderboard::Entry;
@@ -26,9 +27,21 @@ pub struct BoardSent {
     last: Option<Instant>,
     /// When ranks were last settled (told to every player whose rank moved).
     settled: Option<Instant>,
+    /// The last `leaderboard:updated` proposed: one that would show the
+    /// same top, total and teams again is not sent (in a 10,000-player room
+    /// most score changes are below the top 10, and each one sent is N
+    /// frames). Forgotten when a record is refused.
+    top: Option<GameEvent>,
+    /// When the last `leaderboard:updated` went out.
+    top_at: Option<Instant>,
 }
 
 impl BoardSent {
+    /// A record was refused: what it carried was never sent.
+    pub(super) fn forget_top(&mut self) {
+        self.top = None;
+    }
+
     /// Entries that differ from what was told, and players no longer
     /// present; remembers `entries` as told.
     fn diff(&mut self, entries: &[Entry]) -> (Vec<Entry>, Vec<PlayerId>) {
@@ -64,38 +77,58 @@ impl Session {
             return;
         }
         let diff_every = Duration::from_millis(self.env.cfg.leaderboard_diff_ms);
+        if self.leaderboard_dirty {
+            self.board.owed = true;
+        }
         let diff_due = self.board.owed && self.board.last.is_none_or(|t| t.elapsed() >= diff_every);
         let mut facts = Vec::new();
         // Settling ranks tells every player whose rank moved: up to N
         // frames. A large session settles at most once per
         // `--rank-settle-ms` (2 s), so a burst of MC overrides costs a few
         // rounds of rank updates, not one per tick.
-        let settle_every = if self.live.total_players() > self.env.cfg.full_leaderboard_players {
+        let large = self.live.total_players() > self.env.cfg.full_leaderboard_players;
+        let settle_every = if large {
             Duration::from_millis(self.env.cfg.rank_settle_ms)
         } else {
             Duration::ZERO
         };
+        // Each `leaderboard:updated` is one frame per player: a large
+        // session sends it at most once per `--leaderboard-diff-ms`, as it
+        // sends the MC its changes.
+        let top_due = !large || self.board.top_at.is_none_or(|t| t.elapsed() >= diff_every);
+        let top_later = self.leaderboard_dirty && !top_due;
         let settle_due = self
             .board
             .settled
             .is_none_or(|t| t.elapsed() >= settle_every);
-        let settle = self.ranks_dirty && settle_due;
+        // A round of settling that told part of the room goes on each tick.
+        let going_on = self.live.settling_ranks();
+        let settle = going_on || (self.ranks_dirty && settle_due);
         if !(self.leaderboard_dirty || diff_due || settle) {
             return;
         }
         if settle {
             self.ranks_dirty = false;
-            self.board.settled = Some(Instant::now());
-            facts.push(Fact::RanksSettled {});
+            if !going_on {
+                self.board.settled = Some(Instant::now());
+            }
+            // A large session tells at most `--rank-settle-batch` players a
+            // tick, so no turn of the actor sends N frames at once.
+            let limit = large.then_some(self.env.cfg.rank_settle_batch);
+            facts.push(Fact::RanksSettled { limit });
         }
         let mut events = Vec::new();
-        if std::mem::take(&mut self.leaderboard_dirty) {
-            events.push(GameEvent::LeaderboardUpdated {
+        if top_due && std::mem::take(&mut self.leaderboard_dirty) {
+            let top = GameEvent::LeaderboardUpdated {
                 top: self.live.top(),
                 total_players: self.live.total_players(),
                 teams: self.live.team_top(),
-            });
-            self.board.owed = true;
+            };
+            if self.board.top.as_ref() != Some(&top) {
+                self.board.top = Some(top.clone());
+                self.board.top_at = Some(Instant::now());
+                events.push(top);
+            }
         }
         let total = self.live.total_players();
         if total <= self.env.cfg.full_leaderboard_players {
@@ -127,7 +160,7 @@ impl Session {
         // The `score:updated` this tick told flagged the board again; it
         // already shows them (telling moves no rank).
         self.ranks_dirty = false;
-        self.leaderboard_dirty = false;
+        self.leaderboard_dirty = top_later;
     }
 
     /// Displays' answered count: the latest `player:answer-submitted`, at

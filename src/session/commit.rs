@@ -361,6 +361,7 @@ impl Session {
         // Derived broadcasts that were refused go out again later, and so
         // do the rank updates of a refused `RanksSettled`.
         self.leaderboard_dirty = true;
+        self.board.forget_top();
         self.ranks_dirty = true;
         self.presence_dirty = true;
         for p in failed {
