@@ -17,26 +17,36 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The format version written beside every fact and snapshot.
-/// 2: `Fact::Handled` (cluster mode's retry ids).
+/// 2: `Fact::Handled` (cluster mode's retry ids) and `RanksSettled` with a
+/// `limit` (settling in rounds): a build before 2 would replay the first
+/// wrongly and ignore the second, telling other players than the log did.
 pub const FACT_VERSION: u32 = 2;
 
 /// The version to write beside `facts`: the oldest that reads them, so a
 /// log without cluster retry ids (every single-node log) stays readable by
 /// the builds before version 2, and a downgrade keeps working.
 pub fn version_of(facts: &[Fact]) -> u32 {
-    if facts.iter().any(|f| matches!(f, Fact::Handled { .. })) {
+    let newer = |f: &Fact| {
+        matches!(
+            f,
+            Fact::Handled { .. } | Fact::RanksSettled { limit: Some(_) }
+        )
+    };
+    if facts.iter().any(newer) {
         2
     } else {
         1
     }
 }
 
-/// [`version_of`] for a serialized state: 2 only if it holds retry ids (the
-/// `handled` key is left out while empty; inside a JSON string a quote is
-/// always escaped, so the key cannot be mistaken for a name).
+/// [`version_of`] for a serialized state: 2 only if it holds retry ids or
+/// a settle stopped mid-round (both keys are left out while empty; inside a
+/// JSON string a quote is always escaped, so a key cannot be mistaken for a
+/// name).
 pub fn snapshot_version(state: &[u8]) -> u32 {
-    const KEY: &[u8] = b"\"handled\":";
-    if state.windows(KEY.len()).any(|w| w == KEY) {
+    const KEYS: [&[u8]; 2] = [b"\"handled\":", b"\"rank_round\":"];
+    let has = |key: &[u8]| state.windows(key.len()).any(|w| w == key);
+    if KEYS.iter().any(|k| has(k)) {
         2
     } else {
         1

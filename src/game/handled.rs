@@ -76,12 +76,18 @@ mod version_tests {
             outcome: Outcome::Done,
         });
         assert_eq!(version_of(&with_id), 2);
+        assert_eq!(version_of(&[Fact::RanksSettled { limit: None }]), 1);
+        assert_eq!(version_of(&[Fact::RanksSettled { limit: Some(2) }]), 2);
 
         let mut state = GameState::new("ABCDE", "T", super::super::state::Settings::default());
         let body = serde_json::to_vec(&state).unwrap();
         assert_eq!(snapshot_version(&body), 1);
         state.handled.insert("p1:m1:abc".into(), Outcome::Done);
         let body = serde_json::to_vec(&state).unwrap();
+        assert_eq!(snapshot_version(&body), 2);
+        let mut mid_round = GameState::new("ABCDE", "T", super::super::state::Settings::default());
+        mid_round.rank_round = Some(3);
+        let body = serde_json::to_vec(&mid_round).unwrap();
         assert_eq!(snapshot_version(&body), 2);
     }
 }
