@@ -549,3 +549,58 @@ async fn a_large_room_is_told_its_moved_ranks_a_batch_per_tick_each_once() {
     let span = told[10].0 - told[0].0;
     assert!(span >= Duration::from_millis(400), "all in {span:?}");
 }
+
+#[actix_rt::test]
+async fn a_large_room_is_told_its_moved_ranks_after_a_question_that_opened_meanwhile() {
+    let srv = TestServer::with(|c| {
+        open_limits(c);
+        // 6 players make a large session here.
+        c.full_leaderboard_players = 3;
+        c.rank_settle_ms = 100;
+    })
+    .await;
+    let (code, mc) = srv.create_session(json!({"quiz": quiz(2, 5)})).await;
+    let mut ids = Vec::new();
+    let mut readers = Vec::new();
+    for i in 0..6 {
+        let (mut ws, j) = srv
+            .ws_join(json!({"sessionCode": code, "role": "player", "name": format!("P{i}")}))
+            .await;
+        ids.push(j["playerId"].as_str().unwrap().to_string());
+        readers.push(actix_rt::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(v) = ws.recv_within(Duration::from_secs(2)).await {
+                let t = v["type"].as_str().unwrap_or("").to_string();
+                if t == "score:updated" || t == "game:question-opened" {
+                    got.push((t, v["seq"].as_u64().unwrap_or(0), v));
+                }
+            }
+            got
+        }));
+    }
+    actix_rt::time::sleep(Duration::from_millis(600)).await;
+    // The last to join takes the lead, and a question opens at once: the
+    // others' rank updates wait for the question's fan-out, and still come.
+    let (s, _) = srv
+        .post(
+            &format!("/api/sessions/{code}/scores"),
+            Some(&mc),
+            json!({"playerId": ids[5], "questionId": "q0", "score": 5}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, v) = srv
+        .post(&format!("/api/sessions/{code}/question"), Some(&mc), json!({}))
+        .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    for (i, r) in readers.into_iter().enumerate().take(5) {
+        let got = r.await.unwrap();
+        let opened = got.iter().find(|g| g.0 == "game:question-opened");
+        let told: Vec<_> = got.iter().filter(|g| g.0 == "score:updated").collect();
+        let (Some(opened), [told]) = (opened, told.as_slice()) else {
+            panic!("player {i}: one question and one rank update: {got:?}");
+        };
+        assert_eq!(told.2["data"]["rank"], 2, "player {i}");
+        assert!(opened.1 < told.1, "player {i}: {got:?}");
+    }
+}

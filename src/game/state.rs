@@ -409,6 +409,12 @@ impl GameState {
             .and_then(|c| self.quiz.rounds.get(c.round)?.questions.get(c.index))
     }
 
+    /// Changes whenever a question opens or closes: a large session gives
+    /// those fan-outs the workers to themselves (session/boards.rs).
+    pub fn question_marker(&self) -> (u64, bool) {
+        (self.openings, self.phase == Phase::Question)
+    }
+
     /// The open question's deadline and opening, when it has a timer.
     pub fn open_timer(&self) -> Option<(u64, u64)> {
         let c = self

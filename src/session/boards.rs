@@ -27,6 +27,8 @@ pub struct BoardSent {
     last: Option<Instant>,
     /// When ranks were last settled (told to every player whose rank moved).
     settled: Option<Instant>,
+    /// The question marker the last tick saw (`GameState::question_marker`).
+    question: Option<(u64, bool)>,
     /// The last `leaderboard:updated` proposed: one that would show the
     /// same top, total and teams again is not sent (in a 10,000-player room
     /// most score changes are below the top 10, and each one sent is N
@@ -68,6 +70,12 @@ impl BoardSent {
     }
 }
 
+/// Whether a tick holds its broadcasts: a large session whose question
+/// opened or closed since the last tick (`last`, the marker that tick saw).
+fn hold_for_question(large: bool, last: Option<(u64, bool)>, now: (u64, bool)) -> bool {
+    large && last.is_some_and(|m| m != now)
+}
+
 impl Session {
     /// The leaderboard tick (every 250 ms): ranks moved by departures, the
     /// top 10, and the full list or its changes (module docs).
@@ -87,6 +95,15 @@ impl Session {
         // `--rank-settle-ms` (2 s), so a burst of MC overrides costs a few
         // rounds of rank updates, not one per tick.
         let large = self.live.total_players() > self.env.cfg.full_leaderboard_players;
+        // A question that opened or closed since the last tick is still
+        // being fanned out to every player: in a large session, N frames
+        // of rank updates or top 10 queued now would wake every socket
+        // again ahead of it. They wait one tick (at least 250 ms after the
+        // question's event) instead.
+        let marker = self.live.question_marker();
+        if hold_for_question(large, self.board.question.replace(marker), marker) {
+            return;
+        }
         let settle_every = if large {
             Duration::from_millis(self.env.cfg.rank_settle_ms)
         } else {
@@ -192,6 +209,18 @@ mod tests {
             score,
             rank,
         }
+    }
+
+    #[test]
+    fn a_large_session_holds_one_tick_after_a_question_opens_or_closes() {
+        // Opened (openings 1 -> 2, into the question), then closed.
+        assert!(hold_for_question(true, Some((1, false)), (2, true)));
+        assert!(hold_for_question(true, Some((2, true)), (2, false)));
+        // The next tick sees the same marker: broadcasts go.
+        assert!(!hold_for_question(true, Some((2, true)), (2, true)));
+        // The first tick has nothing to compare; small sessions never hold.
+        assert!(!hold_for_question(true, None, (2, true)));
+        assert!(!hold_for_question(false, Some((1, false)), (2, true)));
     }
 
     #[test]
