@@ -590,7 +590,11 @@ async fn a_large_room_is_told_its_moved_ranks_after_a_question_that_opened_meanw
         .await;
     assert_eq!(s, 204);
     let (s, v) = srv
-        .post(&format!("/api/sessions/{code}/question"), Some(&mc), json!({}))
+        .post(
+            &format!("/api/sessions/{code}/question"),
+            Some(&mc),
+            json!({}),
+        )
         .await;
     assert!(s == 200 || s == 204, "{s} {v}");
     for (i, r) in readers.into_iter().enumerate().take(5) {
