@@ -16,30 +16,33 @@ use tokio_tungstenite::WebSocketStream;
 
 pub type Ws = WebSocketStream<TcpStream>;
 
-/// The server under test (loopback only).
+/// The server under test (loopback only): one address, or several nodes of
+/// one cluster, which connections and calls take in turn (round-robin, as a
+/// plain load balancer would spread them).
 #[derive(Clone)]
 pub struct Target {
-    pub addr: SocketAddr,
+    addrs: std::sync::Arc<[SocketAddr]>,
+    next: std::sync::Arc<AtomicUsize>,
 }
 
 impl Target {
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let hostport = url
-            .trim_start_matches("http://")
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .replace("localhost", "127.0.0.1");
-        let addr: SocketAddr = hostport
-            .parse()
-            .map_err(|e| format!("--url {url}: {e} (use host:port, e.g. http://127.0.0.1:8080)"))?;
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "refusing to load {addr}: quizcast-load only targets loopback addresses"
-            ));
+    pub fn parse(urls: &[String]) -> Result<Target, String> {
+        let addrs = urls
+            .iter()
+            .map(|u| parse_one(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        if addrs.is_empty() {
+            return Err("no target address".into());
         }
-        Ok(Target { addr })
+        Ok(Target {
+            addrs: addrs.into(),
+            next: Default::default(),
+        })
+    }
+
+    /// The address the next connection or call goes to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[self.next.fetch_add(1, Ordering::Relaxed) % self.addrs.len()]
     }
 
     /// One HTTP request; returns the status and the JSON body (Null if none).
@@ -50,7 +53,8 @@ impl Target {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Result<(u16, Value), String> {
-        let mut s = TcpStream::connect(self.addr)
+        let addr = self.addr();
+        let mut s = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -59,7 +63,7 @@ impl Target {
             .unwrap_or_default();
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
+            addr,
             body.len()
         );
         s.write_all(req.as_bytes())
@@ -109,6 +113,26 @@ pub struct Sources {
     next: AtomicUsize,
 }
 
+/// One `--url` or `--target`: `http://host:port`, loopback only.
+fn parse_one(url: &str) -> Result<SocketAddr, String> {
+    let hostport = url
+        .trim_start_matches("http://")
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .replace("localhost", "127.0.0.1");
+    let addr: SocketAddr = hostport
+        .parse()
+        .map_err(|e| format!("{url}: {e} (use host:port, e.g. http://127.0.0.1:8080)"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "refusing to load {addr}: quizcast-load only targets loopback addresses"
+        ));
+    }
+    Ok(addr)
+}
+
 impl Sources {
     pub fn new(count: u8) -> Sources {
         let count = count.max(1);
@@ -127,12 +151,13 @@ impl Sources {
         let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
         sock.bind(SocketAddr::new(self.pick().into(), 0))
             .map_err(|e| format!("bind: {e}"))?;
+        let addr = t.addr();
         let stream = sock
-            .connect(t.addr)
+            .connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let url = format!("ws://{}/ws", t.addr);
+        let url = format!("ws://{addr}/ws");
         let (ws, _) = tokio_tungstenite::client_async(url, stream)
             .await
             .map_err(|e| format!("upgrade: {e}"))?;

@@ -24,6 +24,11 @@ struct Cli {
     /// Server base URL (a loopback address).
     #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
     url: String,
+    /// Nodes of one cluster, repeated (`--target http://127.0.0.1:8081
+    /// --target http://127.0.0.1:8082 ...`): players and calls go to them in
+    /// turn, as behind a round-robin load balancer. Replaces --url.
+    #[arg(long, global = true)]
+    target: Vec<String>,
     /// Print one JSON object instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -191,7 +196,12 @@ pub struct Common {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let target = match client::Target::parse(&cli.url) {
+    let urls = if cli.target.is_empty() {
+        vec![cli.url.clone()]
+    } else {
+        cli.target.clone()
+    };
+    let target = match client::Target::parse(&urls) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("quizcast-load: {e}");
