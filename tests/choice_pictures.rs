@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::library::{call, json_call, new_key, png, upload};
+use common::library::{call, import, json_call, new_key, package, png, upload};
 use common::TestServer;
 use serde_json::{json, Value};
 use std::io::{Cursor, Read};
@@ -119,24 +119,8 @@ async fn choice_pictures_travel_in_the_package_byte_for_byte() {
     // the error names the choice.
     let mut broken = q.clone();
     broken["rounds"][0]["questions"][0]["choiceImages"][0] = json!("images/x.png");
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default();
-    use std::io::Write;
-    w.start_file("quiz.json", opts).unwrap();
-    w.write_all(broken.to_string().as_bytes()).unwrap();
-    w.start_file("images/x.png", opts).unwrap();
-    w.write_all(b"GIF89a but truncated").unwrap();
-    let bad = w.finish().unwrap().into_inner();
-    let (s, _, body) = call(
-        &b,
-        "POST",
-        "/api/library/import",
-        Some(&key_b),
-        Some(("application/zip", bad)),
-        &[],
-    )
-    .await;
-    let v: Value = serde_json::from_slice(&body).unwrap();
+    let bad = package(&broken, &[("images/x.png", b"GIF89a but truncated")]);
+    let (s, v) = import(&b, &key_b, bad).await;
     assert_eq!(
         (s, v["error"]["field"].as_str()),
         (400, Some("rounds[0].questions[0].choiceImages[0]")),

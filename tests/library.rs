@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::library::{call, json_call, new_key, png, upload};
+use common::library::{call, import, json_call, new_key, package, png, upload};
 use common::TestServer;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{json, Value};
@@ -353,24 +353,8 @@ async fn a_package_moves_a_quiz_and_its_pictures_between_servers() {
     // A package whose picture is not a picture imports nothing.
     let mut broken = q.clone();
     broken["rounds"][1]["questions"][0]["imageUrl"] = json!("images/x.png");
-    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default();
-    use std::io::Write;
-    w.start_file("quiz.json", opts).unwrap();
-    w.write_all(broken.to_string().as_bytes()).unwrap();
-    w.start_file("images/x.png", opts).unwrap();
-    w.write_all(b"<svg onload=alert(1)>").unwrap();
-    let bad = w.finish().unwrap().into_inner();
-    let (s, _, body) = call(
-        &b,
-        "POST",
-        "/api/library/import",
-        Some(&key_b),
-        Some(("application/zip", bad)),
-        &[],
-    )
-    .await;
-    let v: Value = serde_json::from_slice(&body).unwrap();
+    let bad = package(&broken, &[("images/x.png", b"<svg onload=alert(1)>")]);
+    let (s, v) = import(&b, &key_b, bad).await;
     assert_eq!(
         (s, v["error"]["field"].as_str()),
         (400, Some("rounds[1].questions[0].imageUrl")),

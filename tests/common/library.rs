@@ -88,3 +88,31 @@ pub async fn upload(srv: &TestServer, key: &str, ct: &str, bytes: Vec<u8>) -> (u
     .await;
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
+
+/// A quiz package (zip) holding `quiz` as quiz.json and `files` beside it.
+pub fn package(quiz: &Value, files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    w.start_file("quiz.json", opts).unwrap();
+    w.write_all(quiz.to_string().as_bytes()).unwrap();
+    for (name, bytes) in files {
+        w.start_file(*name, opts).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Imports a package into `key`'s library: the status and the JSON reply.
+pub async fn import(srv: &TestServer, key: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let (s, _, body) = call(
+        srv,
+        "POST",
+        "/api/library/import",
+        Some(key),
+        Some(("application/zip", bytes)),
+        &[],
+    )
+    .await;
+    (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
