@@ -299,16 +299,19 @@ fn main() -> std::process::ExitCode {
                 child,
             } => {
                 if procs > 1 && !child {
-                    let base = vec![
-                        "--url".to_string(),
-                        cli.url.clone(),
+                    // Every child plays against the same targets.
+                    let mut base: Vec<String> = urls
+                        .iter()
+                        .flat_map(|u| ["--target".to_string(), u.clone()])
+                        .collect();
+                    base.extend([
                         "--sources".to_string(),
                         cli.sources.to_string(),
                         "--concurrency".to_string(),
                         cli.concurrency.to_string(),
                         "--timeout-secs".to_string(),
                         cli.timeout_secs.to_string(),
-                    ];
+                    ]);
                     scenarios::idle_multi(&common, players, hold_secs, procs, base).await
                 } else {
                     scenarios::idle(&common, players, hold_secs, child).await
