@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::library::{call, import, json_call, new_key, package, png, upload};
+use common::library::{call, export, import, json_call, new_key, package, png, save_quiz, upload};
 use common::TestServer;
 use serde_json::{json, Value};
 use std::io::{Cursor, Read};
@@ -41,24 +41,8 @@ async fn choice_pictures_travel_in_the_package_byte_for_byte() {
     );
     assert_ne!(shared, only);
     let q = quiz(&shared, &only);
-    let (s, e) = json_call(
-        &a,
-        "POST",
-        "/api/library/quizzes",
-        Some(&key),
-        Some(q.clone()),
-    )
-    .await;
-    assert_eq!(s, 201, "{e}");
-    let (s, _, zip) = call(
-        &a,
-        "GET",
-        &format!("/api/library/quizzes/{}/package", e["id"].as_str().unwrap()),
-        Some(&key),
-        None,
-        &[],
-    )
-    .await;
+    let e = save_quiz(&a, &key, &q).await;
+    let (s, _, zip) = export(&a, &key, e["id"].as_str().unwrap()).await;
     assert_eq!(s, 200);
 
     // In the package: each picture once, the choices naming their files.
@@ -180,8 +164,7 @@ async fn the_sweep_keeps_a_picture_only_a_choice_uses() {
     // The picture is on a choice only: the question and the picture round
     // use built-in pictures that are not swept.
     let q = quiz("/media/eiffel.svg", &choice);
-    let (s, e) = json_call(&srv, "POST", "/api/library/quizzes", Some(&key), Some(q)).await;
-    assert_eq!(s, 201, "{e}");
+    let e = save_quiz(&srv, &key, &q).await;
     // Wait for a sweep to have taken the orphan (its grace is over).
     let start = Instant::now();
     while get_bytes(&srv, &orphan).await.0 != 404 {

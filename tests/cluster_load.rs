@@ -8,27 +8,11 @@ mod cluster;
 mod common;
 
 use cluster::NatsCluster;
-use common::Child;
+use common::{load_tool, Child};
 use serde_json::Value;
 
 fn run(nodes: &[Child], args: &[&str]) -> Value {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"));
-    for n in nodes {
-        cmd.arg("--target").arg(format!("http://{}", n.addr));
-    }
-    let out = cmd
-        .args(["--json", "--timeout-secs", "60"])
-        .args(args)
-        .output()
-        .expect("run quizcast-load");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(out.status.success(), "{args:?} failed: {report}");
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["problems"]["missed"], 0, "{report}");
-    assert_eq!(report["problems"]["duplicated"], 0, "{report}");
-    report
+    load_tool(&nodes.iter().collect::<Vec<_>>(), None, args)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::library::{call, import, json_call, new_key, package, png, upload};
+use common::library::{call, export, import, json_call, new_key, package, png, save_quiz, upload};
 use common::TestServer;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use serde_json::{json, Value};
@@ -43,15 +43,7 @@ async fn a_library_is_reached_by_its_key_alone() {
     let (a, b) = (new_key(&srv).await, new_key(&srv).await);
     assert_ne!(a, b);
     let q = quiz("/media/eiffel.svg");
-    let (s, e) = json_call(
-        &srv,
-        "POST",
-        "/api/library/quizzes",
-        Some(&a),
-        Some(q.clone()),
-    )
-    .await;
-    assert_eq!(s, 201, "{e}");
+    let e = save_quiz(&srv, &a, &q).await;
     let id = e["id"].as_str().unwrap().to_string();
     assert_eq!(
         (
@@ -297,24 +289,8 @@ async fn a_package_moves_a_quiz_and_its_pictures_between_servers() {
     let (_, up) = upload(&a, &key, "image/png", pic.clone()).await;
     let url = up["url"].as_str().unwrap();
     let q = quiz(url);
-    let (s, e) = json_call(
-        &a,
-        "POST",
-        "/api/library/quizzes",
-        Some(&key),
-        Some(q.clone()),
-    )
-    .await;
-    assert_eq!(s, 201, "{e}");
-    let (s, h, zip) = call(
-        &a,
-        "GET",
-        &format!("/api/library/quizzes/{}/package", e["id"].as_str().unwrap()),
-        Some(&key),
-        None,
-        &[],
-    )
-    .await;
+    let e = save_quiz(&a, &key, &q).await;
+    let (s, h, zip) = export(&a, &key, e["id"].as_str().unwrap()).await;
     assert_eq!(s, 200);
     assert_eq!(h.get("content-type").unwrap(), "application/zip");
     assert!(h
@@ -412,15 +388,7 @@ async fn saved_quizzes_and_pictures_survive_a_restart() {
     let key = new_key(&srv).await;
     let (_, up) = upload(&srv, &key, "image/png", png(30, 20, false)).await;
     let q = quiz(up["url"].as_str().unwrap());
-    let (s, e) = json_call(
-        &srv,
-        "POST",
-        "/api/library/quizzes",
-        Some(&key),
-        Some(q.clone()),
-    )
-    .await;
-    assert_eq!(s, 201);
+    let e = save_quiz(&srv, &key, &q).await;
     srv.shutdown().await;
     let srv = TestServer::on_db(&db, |_| {}).await;
     let (_, got) = json_call(

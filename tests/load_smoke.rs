@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::Child;
+use common::{load_tool, Child};
 use serde_json::Value;
 
 fn run(child: &Child, args: &[&str]) -> Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"))
-        .arg("--url")
-        .arg(format!("http://{}", child.addr))
-        .arg("--server-pid")
-        .arg(child.proc.id().to_string())
-        .args(["--json", "--timeout-secs", "60"])
-        .args(args)
-        .output()
-        .expect("run quizcast-load");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(out.status.success(), "{args:?} failed: {report}");
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["problems"]["missed"], 0);
-    assert_eq!(report["problems"]["duplicated"], 0);
-    report
+    load_tool(&[child], Some(child.proc.id()), args)
 }
 
 #[test]

@@ -116,3 +116,27 @@ pub async fn import(srv: &TestServer, key: &str, bytes: Vec<u8>) -> (u16, Value)
     .await;
     (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
+
+/// Saves `quiz` in `key`'s library (201 asserted): the saved entry.
+pub async fn save_quiz(srv: &TestServer, key: &str, quiz: &Value) -> Value {
+    let (s, e) = json_call(
+        srv,
+        "POST",
+        "/api/library/quizzes",
+        Some(key),
+        Some(quiz.clone()),
+    )
+    .await;
+    assert_eq!(s, 201, "{e}");
+    e
+}
+
+/// Exports a saved quiz as a package: status, headers and the zip.
+pub async fn export(
+    srv: &TestServer,
+    key: &str,
+    id: &str,
+) -> (u16, actix_web::http::header::HeaderMap, Vec<u8>) {
+    let path = format!("/api/library/quizzes/{id}/package");
+    call(srv, "GET", &path, Some(key), None, &[]).await
+}

@@ -461,3 +461,29 @@ pub fn read_close_code(s: &mut std::net::TcpStream) -> Option<u16> {
     }
     None
 }
+
+/// Runs quizcast-load with one `--target` per node (and the server's pid for
+/// its CPU and memory figures) and checks its report: ok, nothing missed,
+/// nothing duplicated. Returns the report.
+pub fn load_tool(nodes: &[&Child], server_pid: Option<u32>, args: &[&str]) -> Value {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"));
+    for n in nodes {
+        cmd.arg("--target").arg(format!("http://{}", n.addr));
+    }
+    if let Some(pid) = server_pid {
+        cmd.arg("--server-pid").arg(pid.to_string());
+    }
+    let out = cmd
+        .args(["--json", "--timeout-secs", "60"])
+        .args(args)
+        .output()
+        .expect("run quizcast-load");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{args:?} failed: {report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["problems"]["missed"], 0, "{report}");
+    assert_eq!(report["problems"]["duplicated"], 0, "{report}");
+    report
+}
