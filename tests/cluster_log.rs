@@ -180,8 +180,14 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
 
     // A snapshot replaces the facts it covers; the state reads the same.
     let s = settled(|| log.read_session("ABCDE", 10)).unwrap();
-    log.snapshot("ABCDE", 3, 3, serde_json::to_vec(&s.state).unwrap())
-        .unwrap();
+    log.snapshot(
+        "ABCDE",
+        3,
+        3,
+        s.state.format_version(),
+        serde_json::to_vec(&s.state).unwrap(),
+    )
+    .unwrap();
     log.append(append("ABCDE", 1, 3, &tx)).unwrap();
     log.flush();
     assert_eq!(next(&rx), (4, Ok(())));
@@ -244,8 +250,14 @@ fn snapshots_trim_what_they_replace_once_its_events_are_old(log: &NatsLog) {
     assert_eq!(next(&rx), (3, Ok(())));
     let before = settled(|| log.read_session("TRIMS", 5)).unwrap();
     assert_eq!(settled(|| log.events_after("TRIMS", 0, 1))[0].seq, 1);
-    log.snapshot("TRIMS", 3, top, serde_json::to_vec(&before.state).unwrap())
-        .unwrap();
+    log.snapshot(
+        "TRIMS",
+        3,
+        top,
+        before.state.format_version(),
+        serde_json::to_vec(&before.state).unwrap(),
+    )
+    .unwrap();
     log.flush();
     let after = settled(|| log.read_session("TRIMS", 5)).unwrap();
     assert_eq!((after.pos, after.seq), (3, top));

@@ -39,20 +39,6 @@ pub fn version_of(facts: &[Fact]) -> u32 {
     }
 }
 
-/// [`version_of`] for a serialized state: 2 only if it holds retry ids or
-/// a settle stopped mid-round (both keys are left out while empty; inside a
-/// JSON string a quote is always escaped, so a key cannot be mistaken for a
-/// name).
-pub fn snapshot_version(state: &[u8]) -> u32 {
-    const KEYS: [&[u8]; 2] = [b"\"handled\":", b"\"rank_round\":"];
-    let has = |key: &[u8]| state.windows(key.len()).any(|w| w == key);
-    if KEYS.iter().any(|k| has(k)) {
-        2
-    } else {
-        1
-    }
-}
-
 /// One decided change to a session (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(

@@ -60,7 +60,7 @@ mod tests {
 
 #[cfg(test)]
 mod version_tests {
-    use super::super::fact::{snapshot_version, version_of, Fact};
+    use super::super::fact::{version_of, Fact};
     use super::super::state::GameState;
     use super::*;
 
@@ -80,14 +80,11 @@ mod version_tests {
         assert_eq!(version_of(&[Fact::RanksSettled { limit: Some(2) }]), 2);
 
         let mut state = GameState::new("ABCDE", "T", super::super::state::Settings::default());
-        let body = serde_json::to_vec(&state).unwrap();
-        assert_eq!(snapshot_version(&body), 1);
+        assert_eq!(state.format_version(), 1);
         state.handled.insert("p1:m1:abc".into(), Outcome::Done);
-        let body = serde_json::to_vec(&state).unwrap();
-        assert_eq!(snapshot_version(&body), 2);
+        assert_eq!(state.format_version(), 2);
         let mut mid_round = GameState::new("ABCDE", "T", super::super::state::Settings::default());
         mid_round.rank_round = Some(3);
-        let body = serde_json::to_vec(&mid_round).unwrap();
-        assert_eq!(snapshot_version(&body), 2);
+        assert_eq!(mid_round.format_version(), 2);
     }
 }

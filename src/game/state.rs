@@ -409,6 +409,17 @@ impl GameState {
             .and_then(|c| self.quiz.rounds.get(c.round)?.questions.get(c.index))
     }
 
+    /// The oldest fact format that reads this state as a snapshot: 2 only
+    /// while it holds cluster retry ids or a settle stopped mid-round
+    /// (`fact::version_of` says the same of records).
+    pub fn format_version(&self) -> u32 {
+        if self.handled.is_empty() && self.rank_round.is_none() {
+            1
+        } else {
+            2
+        }
+    }
+
     /// Changes whenever a question opens or closes: a large session gives
     /// those fan-outs the workers to themselves (session/boards.rs).
     pub fn question_marker(&self) -> (u64, bool) {

@@ -129,7 +129,15 @@ pub trait SessionLog: Send + Sync {
     /// Appends records; the session hears [`Committed`].
     fn append(&self, append: Append) -> Result<(), LogBusy>;
     /// Stores the state as of `pos` (and `seq`) and trims what it replaces.
-    fn snapshot(&self, code: &str, pos: u64, seq: u64, state: Vec<u8>) -> Result<(), LogBusy>;
+    /// `v`: the format version of `state` (`GameState::format_version`).
+    fn snapshot(
+        &self,
+        code: &str,
+        pos: u64,
+        seq: u64,
+        v: u32,
+        state: Vec<u8>,
+    ) -> Result<(), LogBusy>;
     /// Marks a session ended (kept readable for the retention time).
     fn ended(&self, code: &str, at_ms: u64) -> Result<(), LogBusy>;
     /// Forgets a session.

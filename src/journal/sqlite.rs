@@ -50,6 +50,7 @@ enum Op {
         code: String,
         pos: u64,
         seq: u64,
+        v: u32,
         state: Vec<u8>,
     },
     Ended {
@@ -203,11 +204,19 @@ impl SessionLog for SqliteLog {
         self.send(Op::Append(append))
     }
 
-    fn snapshot(&self, code: &str, pos: u64, seq: u64, state: Vec<u8>) -> Result<(), LogBusy> {
+    fn snapshot(
+        &self,
+        code: &str,
+        pos: u64,
+        seq: u64,
+        v: u32,
+        state: Vec<u8>,
+    ) -> Result<(), LogBusy> {
         self.send(Op::Snapshot {
             code: code.to_string(),
             pos,
             seq,
+            v,
             state,
         })
     }

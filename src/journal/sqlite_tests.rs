@@ -104,8 +104,14 @@ fn appends_are_fenced_by_position_and_epoch_and_read_back() {
     let after = log.events_after("ABCDE", 1, 10).unwrap();
     assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2]);
     // A snapshot replaces the facts it covers; the state reads the same.
-    log.snapshot("ABCDE", 2, 2, serde_json::to_vec(&s.state).unwrap())
-        .unwrap();
+    log.snapshot(
+        "ABCDE",
+        2,
+        2,
+        s.state.format_version(),
+        serde_json::to_vec(&s.state).unwrap(),
+    )
+    .unwrap();
     log.close();
     let (_, stored) = SqliteLog::open(
         &db,

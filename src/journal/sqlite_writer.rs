@@ -136,6 +136,7 @@ fn write_batch(
                 code,
                 pos,
                 seq,
+                v,
                 state,
             } => {
                 tx.prepare_cached(
@@ -145,7 +146,7 @@ fn write_batch(
                     code,
                     *pos as i64,
                     *seq as i64,
-                    crate::game::fact::snapshot_version(state),
+                    *v,
                     state
                 ])?;
                 tx.prepare_cached("DELETE FROM facts WHERE code = ?1 AND pos <= ?2")?

@@ -432,7 +432,11 @@ impl Session {
                 return;
             }
         };
-        if log.snapshot(self.code(), self.pos, self.seq, body).is_ok() {
+        let v = self.durable.format_version();
+        if log
+            .snapshot(self.code(), self.pos, self.seq, v, body)
+            .is_ok()
+        {
             self.since_snapshot = 0;
         }
     }

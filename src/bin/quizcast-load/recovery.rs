@@ -117,9 +117,10 @@ impl Writer<'_> {
         );
         if due {
             let body = serde_json::to_vec(&self.state).unwrap_or_default();
+            let v = self.state.format_version();
             while self
                 .log
-                .snapshot(&self.code, self.pos, self.seq, body.clone())
+                .snapshot(&self.code, self.pos, self.seq, v, body.clone())
                 .is_err()
             {
                 std::thread::sleep(Duration::from_millis(1));

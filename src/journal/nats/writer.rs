@@ -72,7 +72,7 @@ pub(super) struct Writer {
     instance: String,
     flushes: Vec<std::sync::mpsc::Sender<()>>,
     /// The newest snapshot waiting to be written, per session.
-    snap_next: HashMap<String, (u64, u64, Vec<u8>)>,
+    snap_next: HashMap<String, (u64, u64, u32, Vec<u8>)>,
     /// Sessions with a snapshot being written.
     snap_busy: HashSet<String>,
     /// Whether this node's lease lets it write a session now.
@@ -164,10 +164,11 @@ impl Writer {
                 code,
                 pos,
                 seq,
+                v,
                 state,
             } => {
                 // A newer snapshot replaces one still waiting.
-                self.snap_next.insert(code, (pos, seq, state));
+                self.snap_next.insert(code, (pos, seq, v, state));
             }
             Op::Ended { code, at_ms } => {
                 if let Err(e) = self.ended(&code, at_ms).await {
@@ -470,13 +471,13 @@ impl Writer {
             .cloned()
             .collect();
         for code in ready {
-            let Some((pos, seq, state)) = self.snap_next.remove(&code) else {
+            let Some((pos, seq, v, state)) = self.snap_next.remove(&code) else {
                 continue;
             };
             self.snap_busy.insert(code.clone());
             let store = self.h.snapshots.clone();
             snaps.push(Box::pin(async move {
-                let r = write_snapshot(&store, &code, pos, seq, state).await;
+                let r = write_snapshot(&store, &code, pos, seq, v, state).await;
                 (code, pos, seq, r)
             }));
         }
@@ -529,13 +530,10 @@ async fn write_snapshot(
     code: &str,
     pos: u64,
     seq: u64,
+    v: u32,
     state: Vec<u8>,
 ) -> Result<(), ClusterError> {
-    let meta = read::SnapshotMeta {
-        v: FACT_VERSION,
-        pos,
-        seq,
-    };
+    let meta = read::SnapshotMeta { v, pos, seq };
     let mut body = serde_json::to_vec(&meta).map_err(|e| ClusterError::request("snapshot", e))?;
     body.push(b'\n');
     body.extend_from_slice(&state);
