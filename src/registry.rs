@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::game::state::Settings;
 use crate::game::Role;
 use crate::journal::{SessionHeader, StoredSession};
-use crate::session::messages::{Shutdown, StepDown};
+use crate::session::messages::{Retire, Shutdown, StepDown};
 use crate::session::{Env, Forget, Session};
 use actix::prelude::*;
 use rand::Rng;
@@ -243,7 +243,12 @@ impl Handler<Forget> for Registry {
             (Some(now), Some(from)) => now == from,
             _ => true,
         };
-        if same {
+        if !same {
+            return;
+        }
+        if msg.as_edge {
+            self.edges.insert(msg.code);
+        } else {
             self.sessions.remove(&msg.code);
             self.edges.remove(&msg.code);
         }
@@ -255,7 +260,7 @@ impl Handler<Forget> for Registry {
 #[rtype(result = "()")]
 pub struct Adopt(pub Box<StoredSession>);
 
-/// Cluster mode: this node lost a session's lease; stop serving it.
+/// Cluster mode: this node lost a session's lease; serve it as an edge.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Release {
@@ -274,10 +279,10 @@ impl Handler<Adopt> for Registry {
                 return;
             }
         }
-        // An actor of an earlier ownership still winding down: it writes
+        // An actor of an earlier ownership still stepping down: it writes
         // nothing more (its epoch is fenced), and is replaced.
         if let Some(old) = self.sessions.remove(&code) {
-            old.do_send(StepDown);
+            old.do_send(Retire);
         }
         self.recover(vec![*msg.0], ctx);
     }
@@ -290,7 +295,9 @@ impl Handler<Release> for Registry {
         if self.edges.contains(&msg.code) {
             return;
         }
-        if let Some(s) = self.sessions.remove(&msg.code) {
+        // It serves on as an edge (and says so with `Forget { as_edge }`),
+        // or, if it cannot, retires and is forgotten.
+        if let Some(s) = self.sessions.get(&msg.code) {
             s.do_send(StepDown);
         }
     }

@@ -443,23 +443,81 @@ impl Session {
 }
 
 impl Session {
-    /// Another node owns the session now (cluster mode): every command in
-    /// flight is refused (`UNAVAILABLE`: nothing of it was sent), every
-    /// socket closes with 1001 so its client reconnects (to any node: it
-    /// lands on the owner), the registry forgets the session, and the
-    /// actor stops without writing anything more.
-    pub(super) fn step_down(&mut self, ctx: &mut Context<Self>) {
-        if self.stepped_down {
+    /// Another node owns the session now (cluster mode): this actor writes
+    /// nothing more and serves on as an edge. Every command in flight is
+    /// refused (`UNAVAILABLE`: nothing of it was sent; a retry with its id
+    /// is recognised if it did land), the live state goes back to what was
+    /// committed, and the sockets and long polls stay: they get the new
+    /// owner's events from the log and the relay, after the last seq they
+    /// saw (so no client sees a fork, and none has to reconnect).
+    pub(super) fn demote(&mut self, ctx: &mut Context<Self>) {
+        if self.stepped_down || self.is_edge() {
             return;
         }
-        self.stepped_down = true;
+        let Some(cluster) = self.env.cluster.clone() else {
+            self.retire(ctx);
+            return;
+        };
         self.generation += 1;
+        self.refuse_pending();
+        self.serving = None;
+        if let Some((_, h)) = self.timer.take() {
+            ctx.cancel_future(h);
+        }
+        self.live = self.durable.clone();
+        self.live_pos = self.pos;
+        self.live_seq = self.seq;
+        self.remote = super::remote::RemotePresence::default();
+        self.presence_changes.clear();
+        self.edge = Some(super::edge::EdgeState::default());
+        self.env.metrics.cluster_edges.fetch_add(1, Relaxed);
+        self.registry.do_send(super::Forget {
+            code: self.code().to_string(),
+            from: Some(ctx.address()),
+            as_edge: true,
+        });
+        let read = cluster.open_edge(self.code(), self.env.cfg.ring_events);
+        ctx.spawn(read.into_actor(self).map(move |got, act, ctx| {
+            if !act.is_edge() {
+                // Taken back meanwhile (Promote): nothing to follow.
+                return;
+            }
+            match got {
+                Ok(Ok(Some((stored, feed)))) => {
+                    act.follow(feed, ctx);
+                    act.resync_from(stored, ctx);
+                }
+                other => {
+                    if let Ok(Err(e)) = other {
+                        log::warn!("session {}: cannot serve on as an edge: {e}", act.code());
+                    }
+                    act.retire(ctx);
+                }
+            }
+        }));
+    }
+
+    /// Refuses every command in flight (`UNAVAILABLE`).
+    fn refuse_pending(&mut self) {
         let failed: Vec<Pending> = self.pending.drain(..).collect();
         for p in failed {
             for w in p.waiters {
                 self.resolve(w, Err(unavailable()));
             }
         }
+    }
+
+    /// This actor is done with the session (cluster mode: a newer actor
+    /// serves it, or it could not serve on as an edge): nothing more is
+    /// written, every socket closes with 1001 so its client reconnects (to
+    /// any node), the registry forgets it, and it stops.
+    pub(super) fn retire(&mut self, ctx: &mut Context<Self>) {
+        if self.stepped_down {
+            return;
+        }
+        self.stepped_down = true;
+        self.generation += 1;
+        self.refuse_pending();
         for id in self.conns.ids() {
             self.drop_conn(
                 id,
@@ -471,6 +529,7 @@ impl Session {
         self.registry.do_send(super::Forget {
             code: self.code().to_string(),
             from: Some(ctx.address()),
+            as_edge: false,
         });
         ctx.stop();
     }
@@ -480,8 +539,16 @@ impl Handler<super::messages::StepDown> for Session {
     type Result = ();
 
     fn handle(&mut self, _: super::messages::StepDown, ctx: &mut Context<Self>) {
-        log::warn!("session {}: lease lost; stepping down", self.code());
-        self.step_down(ctx);
+        log::warn!("session {}: lease lost; serving on as an edge", self.code());
+        self.demote(ctx);
+    }
+}
+
+impl Handler<super::messages::Retire> for Session {
+    type Result = ();
+
+    fn handle(&mut self, _: super::messages::Retire, ctx: &mut Context<Self>) {
+        self.retire(ctx);
     }
 }
 
@@ -505,7 +572,7 @@ impl Handler<Committed> for Session {
                         if let Some(c) = &self.env.cluster {
                             c.release_at(self.code(), self.epoch);
                         }
-                        self.step_down(ctx);
+                        self.demote(ctx);
                         return;
                     }
                 }

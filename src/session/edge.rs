@@ -120,6 +120,17 @@ impl Session {
         }
     }
 
+    /// An edge (an owner that stepped down) starts taking relayed records.
+    pub(super) fn follow(&mut self, feed: EdgeFeed, ctx: &mut Context<Self>) {
+        let Some(cluster) = self.env.cluster.clone() else {
+            return;
+        };
+        let fed = cluster.feed(self.code(), feed, ctx.address().recipient());
+        if let Some(e) = self.edge.as_mut() {
+            e.feed = Some(fed);
+        }
+    }
+
     /// The owner: tells the edges where the log is (see `NatsLog::tip`).
     pub(super) fn send_tip(&self) {
         if let (Some(c), false) = (&self.env.cluster, self.is_edge() || self.stepped_down) {
@@ -263,7 +274,7 @@ impl Session {
     /// Brings this copy up to the log's: the state as read, and the events
     /// after this copy's seq delivered in order. Clients who missed more
     /// than the log still returns are sent to resume (1001).
-    fn resync_from(&mut self, stored: StoredSession, ctx: &mut Context<Self>) {
+    pub(super) fn resync_from(&mut self, stored: StoredSession, ctx: &mut Context<Self>) {
         self.epoch = self.epoch.max(stored.epoch);
         if stored.pos <= self.pos {
             self.release_waiters();
@@ -337,6 +348,7 @@ impl Session {
             self.registry.do_send(super::Forget {
                 code: self.code().to_string(),
                 from: Some(ctx.address()),
+                as_edge: false,
             });
             ctx.stop();
         }

@@ -91,11 +91,19 @@ pub struct ReadInfo;
 pub struct Shutdown;
 
 /// Cluster mode: this node lost the session's lease (another node owns it
-/// now). The session stops writing, closes every socket with 1001 (clients
-/// reconnect, to any node) and is forgotten.
+/// now). The session stops writing and serves on as an edge: its sockets
+/// and long polls stay, and get the new owner's events (docs/cluster.md).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StepDown;
+
+/// Cluster mode: a newer actor of this node serves the session now (it
+/// took the session back while this one was still stepping down). This one
+/// writes nothing more, closes its sockets with 1001 (clients reconnect)
+/// and stops.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
 
 /// The full leaderboard (anyone).
 #[derive(Message)]

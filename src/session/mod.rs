@@ -64,6 +64,9 @@ pub struct Forget {
     /// The actor asking (a session taken back by this node after it stepped
     /// down must not be forgotten on the old actor's word).
     pub from: Option<Addr<Session>>,
+    /// The actor stays, serving the session as an edge from now on (it
+    /// lost the session's lease): it is kept, and counted an edge.
+    pub as_edge: bool,
 }
 
 /// How often coalesced presence counts may go out.
@@ -364,6 +367,7 @@ impl Session {
                 act.registry.do_send(Forget {
                     code: act.code().to_string(),
                     from: Some(ctx.address()),
+                    as_edge: false,
                 });
                 ctx.stop();
             });
@@ -386,6 +390,7 @@ impl Session {
             act.registry.do_send(Forget {
                 code: act.code().to_string(),
                 from: Some(ctx.address()),
+                as_edge: false,
             });
             ctx.stop();
         });

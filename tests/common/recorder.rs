@@ -42,7 +42,9 @@ impl Client {
         self.join["token"].as_str().map(str::to_string)
     }
 
-    fn record(&mut self, f: Value) -> Option<Value> {
+    /// Records an event (its seq must be new and higher); a frame with no
+    /// seq (a reply) is handed back.
+    pub fn record(&mut self, f: Value) -> Option<Value> {
         let Some(seq) = f["seq"].as_u64() else {
             return Some(f);
         };
