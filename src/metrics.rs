@@ -20,6 +20,8 @@ pub struct Metrics {
     pub broadcasts: AtomicU64,
     pub resumes: AtomicU64,
     pub resyncs: AtomicU64,
+    /// Resumes and polls older than the ring, replayed from the log.
+    pub log_replays: AtomicU64,
     pub slow_consumer_closes: AtomicU64,
     pub heartbeat_closes: AtomicU64,
     /// Connections reset because they outlived their close's grace period.
@@ -141,6 +143,7 @@ impl Default for Metrics {
             broadcasts: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
+            log_replays: AtomicU64::new(0),
             slow_consumer_closes: AtomicU64::new(0),
             heartbeat_closes: AtomicU64::new(0),
             aborted_connections: AtomicU64::new(0),
@@ -215,6 +218,7 @@ impl Metrics {
             "broadcasts": self.broadcasts.load(Relaxed),
             "resumes": self.resumes.load(Relaxed),
             "resyncs": self.resyncs.load(Relaxed),
+            "logReplays": self.log_replays.load(Relaxed),
             "slowConsumerCloses": self.slow_consumer_closes.load(Relaxed),
             "heartbeatCloses": self.heartbeat_closes.load(Relaxed),
             "abortedConnections": self.aborted_connections.load(Relaxed),
@@ -363,6 +367,12 @@ impl Metrics {
             "Resumes that needed a snapshot.",
             "counter",
             &[("", c(&self.resyncs))],
+        );
+        gauge(
+            "quizcast_log_replays_total",
+            "Resumes and long polls older than the ring, replayed from the log.",
+            "counter",
+            &[("", c(&self.log_replays))],
         );
         gauge(
             "quizcast_slow_consumer_closes_total",

@@ -354,6 +354,7 @@ impl Socket {
             reply_id: id.clone(),
             outbox: self.outbox.clone(),
             caught_up: false,
+            older: None,
         };
         let code = join.session_code;
         let fut = async move {

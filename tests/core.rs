@@ -377,17 +377,20 @@ async fn a_player_resume_replays_only_what_players_may_see() {
 }
 
 #[actix_rt::test]
-async fn a_since_older_than_the_ring_resyncs() {
+async fn a_since_older_than_the_ring_and_the_log_replay_resyncs() {
+    // The log replays at most `--ring-events` events for a reader at most
+    // twice that far behind (tests/resume_from_log.rs); further back, the
+    // snapshot.
     let srv = TestServer::with(|c| c.ring_events = 3).await;
     let (code, mc_token) = srv.create_session(json!({})).await;
-    for n in ["A", "B", "C", "D", "E"] {
+    for n in ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"] {
         srv.join_http(&code, n).await;
     }
     let (_mc, joined) = srv
         .ws_join(json!({"sessionCode": code, "role": "mc", "token": mc_token, "since": 0}))
         .await;
-    assert_eq!(joined["resync"], true);
-    assert_eq!(joined["snapshot"]["totalPlayers"], 5);
+    assert_eq!(joined["resync"], true, "{joined}");
+    assert_eq!(joined["snapshot"]["totalPlayers"], 10);
 }
 
 #[actix_rt::test]

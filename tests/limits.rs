@@ -106,13 +106,14 @@ async fn long_poll_returns_events_in_order_waits_and_resyncs() {
     assert!(t.elapsed() >= Duration::from_millis(900));
     assert_eq!(empty["events"], json!([]));
 
-    // Older than the ring: resync with a snapshot.
-    for i in 0..60 {
+    // Older than the ring and than a log replay reaches (twice the ring):
+    // resync with a snapshot (tests/resume_from_log.rs: within reach).
+    for i in 0..120 {
         srv.join_http(&code, &format!("P{i}")).await;
     }
     let (_, old) = srv.get(&events(0, 0), Some(&mc)).await;
     assert_eq!(old["resync"], true);
-    assert_eq!(old["snapshot"]["totalPlayers"], 61);
+    assert_eq!(old["snapshot"]["totalPlayers"], 121);
     assert_eq!(old["events"], json!([]));
 }
 

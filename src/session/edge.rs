@@ -56,7 +56,7 @@ pub struct EdgeState {
 
 /// The coalescing kind of a relayed frame (the ring keeps only the latest
 /// of some kinds, as the owner's does).
-fn kind_of(frame: &str) -> Option<&'static str> {
+pub(super) fn kind_of(frame: &str) -> Option<&'static str> {
     const KINDS: [&str; 4] = [
         "leaderboard:updated",
         "leaderboard:full",

@@ -40,6 +40,9 @@ struct Arrival {
     outbox: Arc<Outbox>,
     /// A display without a display token.
     tokenless: bool,
+    /// The events after `since` read from the log, if the ring did not
+    /// reach back that far.
+    older: Option<super::backfill::Older>,
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
@@ -61,6 +64,7 @@ impl Session {
             reply_id,
             outbox,
             tokenless,
+            older,
         } = a;
         self.last_activity = std::time::Instant::now();
         let first = self.conns.insert(
@@ -88,6 +92,11 @@ impl Session {
                     held.into_iter()
                         .map(|h| h.frame.clone())
                         .collect::<Vec<_>>()
+                })
+                .or_else(|| {
+                    let older = older.as_deref()?;
+                    let (frames, _) = self.replay_with(older, since, role, player.as_deref())?;
+                    Some(frames)
                 })
                 .filter(|frames| frames.iter().map(|f| f.len()).sum::<usize>() <= budget)
         });
@@ -139,6 +148,7 @@ impl Session {
                 reply_id: j.reply_id,
                 outbox: j.outbox,
                 tokenless: false,
+                older: None,
             })
         });
         let _ = j.tx.send(outcome);
@@ -191,6 +201,24 @@ impl Handler<Join> for Session {
                         .await
                         .unwrap_or_else(|_| Err(ApiError::unavailable()))
                 });
+            }
+        }
+        // A resume older than the ring: read the log first, then join.
+        if let (Some(since), Some(claims), None) = (msg.since, &msg.claims, &msg.older) {
+            if let Ok((role, player)) = self.caller(Some(claims)) {
+                if let Some(read) = self.read_older(since, role, player.as_deref()) {
+                    let me = ctx.address();
+                    return Box::pin(async move {
+                        let older = read.await.ok().flatten().unwrap_or_default();
+                        let retry = Join {
+                            older: Some(older),
+                            ..msg
+                        };
+                        me.send(retry)
+                            .await
+                            .unwrap_or_else(|_| Err(ApiError::unavailable()))
+                    });
+                }
             }
         }
         let (role, player) = match (msg.role, &msg.claims, msg.name) {
@@ -249,6 +277,7 @@ impl Handler<Join> for Session {
             reply_id: msg.reply_id,
             outbox: msg.outbox,
             tokenless,
+            older: msg.older,
         });
         now(Ok(joined))
     }

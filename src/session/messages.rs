@@ -30,6 +30,9 @@ pub struct Join {
     /// Cluster mode: an edge already read the log for this join (a player
     /// it did not know yet: created through another node a moment ago).
     pub caught_up: bool,
+    /// The events after `since` read from the log (the ring did not reach
+    /// back that far; session/backfill.rs).
+    pub older: Option<super::backfill::Older>,
 }
 
 /// Who a socket turned out to be.

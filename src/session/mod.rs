@@ -10,6 +10,7 @@
 //! `live` back to `durable` plus what is still in flight; nothing it
 //! produced was ever sent. Heartbeats for all sockets run on one interval.
 
+pub mod backfill;
 pub mod boards;
 pub mod commit;
 pub mod connections;

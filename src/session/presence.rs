@@ -93,7 +93,7 @@ impl Waiters {
 }
 
 /// A long-poll body: `{"seq":M,"events":[...]}` from already-serialized frames.
-fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a ByteString>) -> String {
+pub(super) fn poll_body<'a>(seq: u64, frames: impl Iterator<Item = &'a ByteString>) -> String {
     let mut body = format!("{{\"seq\":{seq},\"events\":[");
     for (i, f) in frames.enumerate() {
         if i > 0 {
@@ -217,10 +217,19 @@ impl Session {
     }
 }
 
+impl Session {
+    /// A long poll's answer that resyncs: the snapshot is the truth.
+    fn poll_resync(&mut self, role: Role, player: Option<&PlayerId>) -> String {
+        self.env.metrics.resyncs.fetch_add(1, Relaxed);
+        let snap = self.snapshot(&Self::view(role, player));
+        json!({"seq": self.seq, "resync": true, "snapshot": snap, "events": []}).to_string()
+    }
+}
+
 impl Handler<Poll> for Session {
     type Result = Result<PollReply, ApiError>;
 
-    fn handle(&mut self, msg: Poll, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Poll, ctx: &mut Context<Self>) -> Self::Result {
         let (role, player) = self.caller(msg.claims.as_ref())?;
         self.env.metrics.polls.fetch_add(1, Relaxed);
         if let Some(p) = &player {
@@ -232,10 +241,20 @@ impl Handler<Poll> for Session {
             .ring
             .since(msg.since, self.seq, role, player.as_deref());
         let Some(held) = held else {
-            self.env.metrics.resyncs.fetch_add(1, Relaxed);
-            let snap = self.snapshot(&Self::view(role, player.as_ref()));
-            let body = json!({"seq": self.seq, "resync": true, "snapshot": snap, "events": []});
-            return Ok(PollReply::Ready(body.to_string()));
+            // Older than the ring: from the log if it reaches back.
+            if let Some(read) = self.read_older(msg.since, role, player.as_deref()) {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let since = msg.since;
+                ctx.spawn(read.into_actor(self).map(move |got, act, _| {
+                    let older = got.ok().flatten().unwrap_or_default();
+                    let body = act
+                        .poll_from(&older, since, role, player.as_deref())
+                        .unwrap_or_else(|| act.poll_resync(role, player.as_ref()));
+                    let _ = tx.send(body);
+                }));
+                return Ok(PollReply::Wait(rx));
+            }
+            return Ok(PollReply::Ready(self.poll_resync(role, player.as_ref())));
         };
         if !held.is_empty() || !msg.wait || self.durable.phase == Phase::Ended {
             let body = poll_body(self.seq, held.iter().map(|h| &h.frame));
