@@ -111,6 +111,10 @@ export class QuizClient {
     this.mode = "ws";
     this.ws = null;
     this.nextId = 1;
+    // Message ids are unique across page loads too: in cluster mode a
+    // message id (with its command) is how a retry through another node is
+    // recognised, so a reload must not reuse "c1".
+    this.idPrefix = "c" + randomTag() + "-";
     this.pending = new Map(); // id -> {type, data, resolve, reject, key}
     this.queue = new Map(); // key -> message waiting for a connection or ack
     this.stopped = false;
@@ -427,7 +431,7 @@ export class QuizClient {
    */
   send(type, data, key) {
     return new Promise((resolve, reject) => {
-      const id = "c" + this.nextId++;
+      const id = this.idPrefix + this.nextId++;
       const entry = { id, type, data, resolve, reject, key: DURABLE.has(type) ? key || type + ":" + id : null };
       if (entry.key) {
         const old = this.queue.get(entry.key);
@@ -457,7 +461,8 @@ export class QuizClient {
     try {
       const r = await this.fetch(`${this.base}/api/sessions/${this.code}/${route}`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` },
+        // A resend of the same message is recognised (one effect).
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${this.token}`, "Idempotency-Key": entry.id },
         body: JSON.stringify(entry.data),
       });
       const body = r.status === 204 ? {} : await r.json().catch(() => ({}));
@@ -569,12 +574,39 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** Calls the HTTP API; throws an Error with `.code` and `.field` on failure. */
-export async function api(method, path, { token, body } = {}) {
+/** A short random tag (ids unique across page loads). */
+function randomTag() {
+  const u = globalThis.crypto?.randomUUID?.();
+  return u ? u.slice(0, 8) : Math.random().toString(36).slice(2, 10);
+}
+
+/** How long a change is retried while the server cannot take it. */
+const API_RETRY_MS = 15000;
+
+/**
+ * Calls the HTTP API; throws an Error with `.code` and `.field` on failure.
+ * A change (any method but GET) carries an `Idempotency-Key` and is sent
+ * again with the same key while the network fails or the server answers
+ * 503 (a node taking a session over, a full disk), for up to 15 s: the
+ * server runs it once however often it arrives.
+ */
+export async function api(method, path, { token, body, retryMs = API_RETRY_MS } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const change = method !== "GET";
+  if (change) headers["Idempotency-Key"] = "k" + randomTag() + randomTag();
+  const until = Date.now() + (change ? retryMs : 0);
+  let r;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    try {
+      r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      if (r.status !== 503 || Date.now() + wait > until) break;
+    } catch (e) {
+      if (Date.now() + wait > until) throw Object.assign(new Error("offline: " + e.message), { code: "OFFLINE" });
+    }
+    await new Promise((res) => setTimeout(res, wait));
+  }
   if (r.status === 204) return {};
   const data = await r.json().catch(() => ({}));
   if (!r.ok) {

@@ -272,12 +272,36 @@ pub async fn apply(
     code: &str,
     cmd: crate::game::Command,
 ) -> Result<crate::game::Outcome, ApiError> {
+    let key = idempotency_key(req)?;
     let (claims, s) = authorized(req, app, code).await?;
     s.send(crate::session::messages::Apply {
         claims: Some(claims),
         cmd,
+        key,
     })
     .await?
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// The request's `Idempotency-Key` header (docs/protocol.md): printable
+/// ASCII, at most 128 characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(h) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::new(
+            crate::protocol::ErrorCode::BadRequest,
+            "Idempotency-Key must be 1 to 128 printable ASCII characters",
+        )
+    };
+    let k = h.to_str().map_err(|_| bad())?.trim();
+    if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad());
+    }
+    Ok(Some(k.to_string()))
 }
 
 /// The verified token of a request that must carry one, and its session.

@@ -445,6 +445,17 @@ impl Handler<Apply> for Session {
             let e = ApiError::new(ErrorCode::SessionEnded, "the session has ended");
             return Box::pin(async move { Err(e) });
         }
+        if let Some(k) = msg.key {
+            // Per caller, not per connection: the MC's retry through
+            // another node (or after a restart) is the same command.
+            let who = player.clone().unwrap_or_else(|| role.as_str().to_string());
+            let key = format!("{who}/http/{k}");
+            if self.is_edge() {
+                self.idem = Some(key);
+            } else {
+                self.handling = Some(super::forwarded::command_id(&key, &msg.cmd));
+            }
+        }
         self.run_http(role, player.as_ref(), msg.cmd, ctx)
     }
 }

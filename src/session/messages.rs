@@ -64,6 +64,9 @@ pub struct Disconnect {
 pub struct Apply {
     pub claims: Option<Claims>,
     pub cmd: Command,
+    /// The request's `Idempotency-Key`: the same key and command from the
+    /// same caller is one command, however often it is sent, on any node.
+    pub key: Option<String>,
 }
 
 /// HTTP join: creates a player and mints its token.

@@ -76,6 +76,18 @@ impl TestServer {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.request_with(method, path, token, body, &[]).await
+    }
+
+    /// `request` with extra headers.
+    pub async fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(40))
             .finish();
@@ -90,6 +102,9 @@ impl TestServer {
         };
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
         }
         let mut resp = match body {
             Some(b) => req.send_json(&b).await.unwrap(),
