@@ -115,11 +115,19 @@ fn instance() -> &'static str {
 
 /// The idempotency key of a client message: who sent it and its id (the
 /// command's hash is added when it is forwarded, so a reused message id
-/// with another command is another command).
-pub fn client_key(player: Option<&PlayerId>, conn: u64, id: &serde_json::Value) -> String {
-    match player {
-        Some(p) => format!("{p}/{id}"),
-        None => format!("{}-{conn}/{id}", instance()),
+/// with another command is another command). A player's and the MC's are
+/// theirs on any connection and node (a retry after reconnecting is
+/// recognised); anyone else's are their connection's.
+pub fn client_key(
+    role: Role,
+    player: Option<&PlayerId>,
+    conn: u64,
+    id: &serde_json::Value,
+) -> String {
+    match (role, player) {
+        (_, Some(p)) => format!("{p}/{id}"),
+        (Role::Mc, None) => format!("mc/{id}"),
+        _ => format!("{}-{conn}/{id}", instance()),
     }
 }
 
@@ -239,8 +247,19 @@ mod tests {
 
     #[test]
     fn a_reused_message_id_with_another_command_is_another_key() {
-        let k = client_key(Some(&"p1".to_string()), 7, &serde_json::json!("a"));
+        let k = client_key(
+            Role::Player,
+            Some(&"p1".to_string()),
+            7,
+            &serde_json::json!("a"),
+        );
         assert_eq!(k, "p1/\"a\"");
+        let mc = client_key(Role::Mc, None, 7, &serde_json::json!("a"));
+        assert_eq!(mc, client_key(Role::Mc, None, 8, &serde_json::json!("a")));
+        assert_ne!(
+            client_key(Role::Display, None, 7, &serde_json::json!("a")),
+            client_key(Role::Display, None, 8, &serde_json::json!("a"))
+        );
         assert_ne!(fnv(b"{\"q\":1}"), fnv(b"{\"q\":2}"));
     }
 }

@@ -310,7 +310,7 @@ impl Handler<FromClient> for Session {
         // Cluster mode: how an edge's owner recognises a retry.
         self.idem = id
             .as_ref()
-            .map(|v| super::forwarded::client_key(player.as_ref(), c, v));
+            .map(|v| super::forwarded::client_key(role, player.as_ref(), c, v));
         let result = match msg.msg {
             ClientMessage::Resync => {
                 let snapshot = self.snapshot(&Self::view(role, player.as_ref()));
