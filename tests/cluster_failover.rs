@@ -300,6 +300,28 @@ async fn a_dead_or_paused_owner_is_taken_over_and_history_never_forks() {
         players.push(connect_any(&all, i, n, join).await);
     }
 
+    // Every node's snapshot counts every node's players online (an edge
+    // has the owner's list and the relayed changes), and flags each one.
+    for (node, api) in &all {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (s, v) = api.get(&path("/state"), Some(&mc_t)).await;
+            assert_eq!(s, 200, "{v}");
+            let snap = &v;
+            let flagged = snap["players"]
+                .as_array()
+                .map_or(0, |ps| ps.iter().filter(|p| p["online"] == true).count());
+            if snap["online"] == names.len() && flagged == names.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "node {node}'s snapshot does not see every node's players online: {snap}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     // q1 for 30 s; four answers acked on node 0, then kill -9 node 0.
     let open = |q: &str, secs: u64| json!({"questionId": q, "timeLimitSec": secs});
     ok(&apis[0], &path("/question"), &mc_t, open("q1", 30)).await;

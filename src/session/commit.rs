@@ -486,6 +486,7 @@ impl Session {
                 Ok(Ok(Some((stored, feed)))) => {
                     act.follow(feed, ctx);
                     act.resync_from(stored, ctx);
+                    act.ask_online(ctx);
                 }
                 other => {
                     if let Ok(Err(e)) = other {

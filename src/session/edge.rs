@@ -52,6 +52,9 @@ pub struct EdgeState {
     forwards: usize,
     /// The presence last told the owner.
     pub reported: super::remote::Reported,
+    /// Who is online on the other nodes (for the snapshots served here).
+    pub elsewhere: super::remote::Elsewhere,
+    asking_online: bool,
 }
 
 /// The coalescing kind of a relayed frame (the ring keeps only the latest
@@ -115,6 +118,7 @@ impl Session {
                 if let Some(f) = e.pending.take() {
                     e.feed = Some(cluster.feed(&code, f, ctx.address().recipient()));
                 }
+                self.ask_online(ctx);
             }
             None => self.serving = Some(cluster.serve(&code, ctx.address().recipient())),
         }
@@ -334,6 +338,40 @@ impl Session {
         }
     }
 
+    /// An edge without the owner's list of who is online asks for it
+    /// (at start, after a step-down, after a takeover).
+    pub(super) fn ask_online(&mut self, ctx: &mut Context<Self>) {
+        let Some(cluster) = self.env.cluster.clone() else {
+            return;
+        };
+        let Some(e) = self
+            .edge
+            .as_mut()
+            .filter(|e| !e.asking_online && !e.elsewhere.known())
+        else {
+            return;
+        };
+        e.asking_online = true;
+        let rx = cluster.forward(
+            self.code(),
+            super::forwarded::online_request(),
+            Duration::from_secs(5),
+        );
+        ctx.spawn(rx.into_actor(self).map(|res, act, _| {
+            let Some(e) = act.edge.as_mut() else {
+                return;
+            };
+            e.asking_online = false;
+            let reply = res
+                .ok()
+                .and_then(|r| r.ok())
+                .and_then(|b| serde_json::from_slice::<super::forwarded::OnlineReply>(&b).ok());
+            if let Some(r) = reply {
+                e.elsewhere.listed(r.seq, r.online);
+            }
+        }));
+    }
+
     /// An edge with nobody on it for a while stops (and unsubscribes).
     pub(super) fn edge_idle(&mut self, ctx: &mut Context<Self>) {
         let Some(e) = &self.edge else {
@@ -361,6 +399,16 @@ impl Handler<Relayed> for Session {
     fn handle(&mut self, msg: Relayed, ctx: &mut Context<Self>) {
         if self.edge.is_none() {
             return;
+        }
+        if msg.epoch > self.epoch {
+            // A new owner: once it has heard from the edges, ask it again
+            // who is online (the dead node's players are not).
+            let after = super::remote::REPORT_EVERY * 2;
+            ctx.run_later(after, |act, _| {
+                if let Some(e) = act.edge.as_mut() {
+                    e.elsewhere.stale();
+                }
+            });
         }
         self.epoch = self.epoch.max(msg.epoch);
         for r in msg.records {

@@ -32,6 +32,11 @@ impl Session {
         if !self.waiters.is_empty() {
             self.wake_polls(e);
         }
+        if let Some(edge) = self.edge.as_mut() {
+            if let Some((p, online)) = super::remote::presence_change(&e.frame) {
+                edge.elsewhere.changed(e.seq, p, online);
+            }
+        }
         // The latest leaderboard or count supersedes older ones in the
         // ring (kept once); the per-answer stream is history, never.
         let supersedes = key.filter(|k| *k != "player:answer-submitted");

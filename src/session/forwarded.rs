@@ -29,6 +29,20 @@ pub enum EdgeRequest {
         edge: String,
         online: Vec<PlayerId>,
     },
+    /// Who is online on any node, as of which seq (an edge's snapshots).
+    Online,
+}
+
+/// The owner's answer to [`EdgeRequest::Online`].
+#[derive(Serialize, Deserialize)]
+pub struct OnlineReply {
+    pub seq: u64,
+    pub online: Vec<PlayerId>,
+}
+
+/// An edge's question for the owner's list of who is online.
+pub fn online_request() -> Bytes {
+    Bytes::from(serde_json::to_vec(&EdgeRequest::Online).unwrap_or_default())
 }
 
 /// An edge's presence report (see remote.rs).
@@ -181,6 +195,19 @@ impl Handler<Forwarded> for Session {
             Ok(EdgeRequest::Presence { edge, online }) => {
                 self.remote_report(edge, online);
                 return ready(Bytes::new());
+            }
+            Ok(EdgeRequest::Online) => {
+                let online = self
+                    .durable
+                    .players()
+                    .filter(|p| self.is_online(&p.id))
+                    .map(|p| p.id.clone())
+                    .collect();
+                let r = OnlineReply {
+                    seq: self.seq,
+                    online,
+                };
+                return ready(Bytes::from(serde_json::to_vec(&r).unwrap_or_default()));
             }
             Err(_) => {
                 let e = ApiError::new(ErrorCode::BadMessage, "unreadable forwarded command");

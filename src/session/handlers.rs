@@ -514,7 +514,7 @@ impl Handler<ReadInfo> for Session {
             "title": self.durable.title,
             "phase": self.durable.phase,
             "totalPlayers": self.durable.total_players(),
-            "online": self.online_count(),
+            "online": self.online_total(),
         }))
     }
 }

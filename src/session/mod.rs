@@ -344,12 +344,31 @@ impl Session {
         }
     }
 
+    /// Players online on any node: an edge adds those the owner says are
+    /// online elsewhere (remote.rs) to its own.
+    fn online_total(&self) -> usize {
+        let local = self.online_count();
+        let Some(e) = &self.edge else {
+            return local;
+        };
+        local
+            + e.elsewhere
+                .players()
+                .filter(|p| !self.conns.is_online(p) && !self.pollers.contains_key(*p))
+                .filter(|p| self.durable.player(p).is_some())
+                .count()
+    }
+
     /// The durable state as `view` may see it.
     fn snapshot(&mut self, view: &View) -> serde_json::Value {
-        let online = self.online_count();
+        let online = self.online_total();
         let (conns, pollers, remote) = (&self.conns, &self.pollers, &self.remote);
+        let elsewhere = self.edge.as_ref().map(|e| &e.elsewhere);
         self.durable.snapshot(view, online, &|p| {
-            conns.is_online(p) || pollers.contains_key(p) || remote.contains(p)
+            conns.is_online(p)
+                || pollers.contains_key(p)
+                || remote.contains(p)
+                || elsewhere.is_some_and(|e| e.contains(p))
         })
     }
 
@@ -456,6 +475,7 @@ impl Actor for Session {
             act.sweep_pollers(ctx);
             act.flush_presence(ctx);
             act.send_tip();
+            act.ask_online(ctx);
         });
         // Presence changes are recorded in batches, at most 4 a second: a
         // storm of 10,000 joins costs a few records, not 10,000.

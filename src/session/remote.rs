@@ -56,6 +56,86 @@ impl RemotePresence {
     }
 }
 
+/// Changes an edge keeps while it waits for the owner's list (beyond: it
+/// asks again).
+const EARLY_CHANGES: usize = 65_536;
+
+/// An edge's view of who is online on the other nodes, for the snapshots
+/// it serves (the per-player flags and the online count): the owner's list
+/// (`EdgeRequest::Online`, as of a seq), then every relayed
+/// `presence:changed` after that seq.
+#[derive(Default)]
+pub struct Elsewhere {
+    online: HashSet<PlayerId>,
+    /// The seq the owner's list was as of (None: not had yet).
+    as_of: Option<u64>,
+    /// Changes relayed before the list came: (seq, player, online).
+    early: Vec<(u64, PlayerId, bool)>,
+}
+
+impl Elsewhere {
+    pub fn contains(&self, p: &str) -> bool {
+        self.online.contains(p)
+    }
+
+    pub fn players(&self) -> impl Iterator<Item = &PlayerId> {
+        self.online.iter()
+    }
+
+    /// Whether the owner's list has come (and is not stale).
+    pub fn known(&self) -> bool {
+        self.as_of.is_some()
+    }
+
+    /// A relayed `presence:changed` (false: too many waiting for the list;
+    /// ask again).
+    pub fn changed(&mut self, seq: u64, player: PlayerId, online: bool) -> bool {
+        match self.as_of {
+            Some(at) if seq > at => {
+                if online {
+                    self.online.insert(player);
+                } else {
+                    self.online.remove(&player);
+                }
+            }
+            Some(_) => {}
+            None => {
+                if self.early.len() >= EARLY_CHANGES {
+                    self.early.clear();
+                    return false;
+                }
+                self.early.push((seq, player, online));
+            }
+        }
+        true
+    }
+
+    /// The owner's list as of `seq`, with the changes relayed after it.
+    pub fn listed(&mut self, seq: u64, online: Vec<PlayerId>) {
+        self.online = online.into_iter().collect();
+        self.as_of = Some(seq);
+        for (s, p, on) in std::mem::take(&mut self.early) {
+            self.changed(s, p, on);
+        }
+    }
+
+    /// Forgets the list (a new owner: ask again).
+    pub fn stale(&mut self) {
+        self.as_of = None;
+        self.early.clear();
+    }
+}
+
+/// The player and status of a `presence:changed` frame (None: another kind).
+pub fn presence_change(frame: &str) -> Option<(PlayerId, bool)> {
+    if !frame.starts_with("{\"type\":\"presence:changed\"") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(frame).ok()?;
+    let p = v["data"]["playerId"].as_str()?.to_string();
+    Some((p, v["data"]["online"].as_bool()?))
+}
+
 /// What an edge last told the owner, and when.
 #[derive(Default)]
 pub struct Reported {
@@ -150,6 +230,33 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_edge_applies_only_the_changes_after_the_owners_list() {
+        let mut e = Elsewhere::default();
+        assert!(e.changed(5, "a".into(), true));
+        assert!(e.changed(9, "b".into(), true));
+        assert!(e.changed(11, "c".into(), false));
+        // The list as of seq 9: a went offline meanwhile, c is online.
+        e.listed(9, vec!["b".into(), "c".into()]);
+        assert!(!e.contains("a"), "seq 5 is older than the list");
+        assert!(e.contains("b"));
+        assert!(!e.contains("c"), "seq 11 came after the list");
+        e.changed(12, "a".into(), true);
+        e.changed(8, "b".into(), false);
+        assert!(e.contains("a") && e.contains("b"));
+        assert_eq!(e.players().count(), 2);
+    }
+
+    #[test]
+    fn presence_changes_are_read_from_their_frames() {
+        let f = r#"{"type":"presence:changed","data":{"playerId":"p1","online":true},"seq":3}"#;
+        assert_eq!(presence_change(f), Some(("p1".to_string(), true)));
+        assert_eq!(
+            presence_change(r#"{"type":"presence:count","data":{}}"#),
+            None
+        );
+    }
 
     #[test]
     fn a_player_is_online_while_any_edge_reports_them() {
