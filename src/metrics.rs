@@ -56,6 +56,9 @@ pub struct Metrics {
     /// Cluster mode: time from an edge sending a command to the owner's
     /// answer (retries included).
     pub cluster_forward_us: Histogram,
+    /// Edge: from the owner serializing an event to this node receiving
+    /// it in a relay (the log append included).
+    pub cluster_relay_lag_us: Histogram,
     /// Cluster mode: forwarded commands tried again (no owner, a timeout).
     pub cluster_forward_retries: AtomicU64,
     /// Cluster mode: edges that missed relayed records and read the log.
@@ -164,6 +167,7 @@ impl Default for Metrics {
             cluster_leases_lost: AtomicU64::new(0),
             cluster_edges: AtomicI64::new(0),
             cluster_forward_us: Histogram::new(MICROS),
+            cluster_relay_lag_us: Histogram::new(MICROS),
             cluster_forward_retries: AtomicU64::new(0),
             cluster_edge_catchups: AtomicU64::new(0),
             cluster_nats_connected: AtomicI64::new(0),
@@ -244,6 +248,8 @@ impl Metrics {
                 "forwards": self.cluster_forward_us.count(),
                 "forwardMicrosSum": self.cluster_forward_us.sum(),
                 "forwardRetries": self.cluster_forward_retries.load(Relaxed),
+                "relays": self.cluster_relay_lag_us.count(),
+                "relayLagMicrosSum": self.cluster_relay_lag_us.sum(),
                 "edgeCatchups": self.cluster_edge_catchups.load(Relaxed),
                 "natsConnected": self.cluster_nats_connected.load(Relaxed) == 1,
             },
@@ -423,6 +429,11 @@ impl Metrics {
         self.cluster_forward_us.render(
             "quizcast_cluster_forward_duration_microseconds",
             "Cluster mode: an edge's forwarded command until the owner's answer, retries included.",
+            &mut out,
+        );
+        self.cluster_relay_lag_us.render(
+            "quizcast_cluster_relay_lag_microseconds",
+            "Cluster mode: from the owner serializing an event to an edge receiving it (log append and relay).",
             &mut out,
         );
         self.commit_us.render(

@@ -322,6 +322,12 @@ async fn a_dead_or_paused_owner_is_taken_over_and_history_never_forks() {
         }
     }
 
+    let (_, stats) = apis[1].get("/api/stats", None).await;
+    assert!(
+        stats["cluster"]["relays"].as_u64() > Some(0),
+        "an edge measures its relay lag: {stats}"
+    );
+
     // q1 for 30 s; four answers acked on node 0, then kill -9 node 0.
     let open = |q: &str, secs: u64| json!({"questionId": q, "timeLimitSec": secs});
     ok(&apis[0], &path("/question"), &mc_t, open("q1", 30)).await;

@@ -73,6 +73,12 @@ pub(super) fn kind_of(frame: &str) -> Option<&'static str> {
     })
 }
 
+/// The envelope's `timestamp` (its last field: event_frame), in ms.
+fn frame_timestamp(frame: &str) -> Option<u64> {
+    let (_, n) = frame.strip_suffix('}')?.rsplit_once("\"timestamp\":")?;
+    n.parse().ok()
+}
+
 /// This node now owns the session it served as an edge: take over in
 /// place (sockets stay open).
 #[derive(Message)]
@@ -411,6 +417,14 @@ impl Handler<Relayed> for Session {
             });
         }
         self.epoch = self.epoch.max(msg.epoch);
+        let newest = msg.records.last().and_then(|r| r.events.last());
+        if let Some(ts) = newest.and_then(|e| frame_timestamp(&e.frame)) {
+            let lag_ms = crate::protocol::now_ms().saturating_sub(ts);
+            self.env
+                .metrics
+                .cluster_relay_lag_us
+                .observe(lag_ms.saturating_mul(1000));
+        }
         for r in msg.records {
             if r.pos <= self.pos {
                 continue;
@@ -504,5 +518,12 @@ mod tests {
         let f = r#"{"type":"leaderboard:full-ish","data":{}}"#;
         assert_eq!(kind_of(f), None);
         assert_eq!(kind_of(r#"{"type":"question:opened"}"#), None);
+        let e = crate::game::GameEvent::PresenceCount {
+            online: 1,
+            total_players: 2,
+        };
+        let f = crate::protocol::event_frame("ABCDE", 7, 1_795_000_000_123, &e);
+        assert_eq!(frame_timestamp(&f), Some(1_795_000_000_123));
+        assert_eq!(frame_timestamp(r#"{"type":"x"}"#), None);
     }
 }
