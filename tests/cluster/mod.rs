@@ -254,20 +254,26 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 /// The server leading the log stream, from the stream's own info.
 pub async fn stream_leader(urls: &[String]) -> String {
+    leader_of(urls, quizcast::journal::nats::STREAM).await
+}
+
+/// The server leading stream `name` (a key-value bucket `b` is stream
+/// `KV_b`), from the stream's own info.
+pub async fn leader_of(urls: &[String], name: &str) -> String {
     let client = async_nats::connect(urls.to_vec())
         .await
         .expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
     let until = Instant::now() + READY;
     loop {
-        if let Ok(mut s) = js.get_stream(quizcast::journal::nats::STREAM).await {
+        if let Ok(mut s) = js.get_stream(name).await {
             if let Ok(info) = s.info().await {
                 if let Some(leader) = info.cluster.as_ref().and_then(|c| c.leader.clone()) {
                     return leader;
                 }
             }
         }
-        assert!(Instant::now() < until, "the log stream has no leader");
+        assert!(Instant::now() < until, "stream {name} has no leader");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -304,21 +310,18 @@ pub async fn has_snapshot(urls: &[String], code: &str) -> bool {
     store.info(code).await.is_ok()
 }
 
-/// Moves the log stream's leadership to server `preferred` (a leader
+/// Moves the leadership of stream `name` to server `preferred` (a leader
 /// step-down with a preferred placement, nats-server 2.11+) and waits until
 /// it leads; false if it does not within 15 s.
-pub async fn move_stream_leader(urls: &[String], preferred: &str) -> bool {
+pub async fn move_leader(urls: &[String], name: &str, preferred: &str) -> bool {
     let client = async_nats::connect(urls.to_vec())
         .await
         .expect("connect to NATS");
-    let subject = format!(
-        "$JS.API.STREAM.LEADER.STEPDOWN.{}",
-        quizcast::journal::nats::STREAM
-    );
+    let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{name}");
     let body = serde_json::json!({"placement": {"preferred": preferred}}).to_string();
     let until = Instant::now() + Duration::from_secs(15);
     while Instant::now() < until {
-        if stream_leader(urls).await == preferred {
+        if leader_of(urls, name).await == preferred {
             return true;
         }
         let _ = client.request(subject.clone(), body.clone().into()).await;
