@@ -9,6 +9,14 @@
 //! clients keep their sockets (a pause), the dead node's clients resume on
 //! the others with `since`, answers sent during the takeover are acked once
 //! the next owner has them, and the question closes at its deadline.
+//! Then kill -9 of the NATS server leading the log stream (moved first to
+//! the server the owner is connected to: it loses its connection and the
+//! log's leader at once; the leases bucket's leader is kept elsewhere),
+//! with three quizcast nodes again: a question
+//! opens, is answered on every node and closes at its deadline while that
+//! server is down, another once it is back; every acked answer is in the
+//! results once, every client's events are in order with no gap or dup,
+//! and the final scores are a recount of the answers.
 //! With the `failpoints` feature the owner also loses a third of its
 //! relayed messages: the edges fill the gaps from the log.
 //! Skipped, saying so, only when nats-server cannot be installed.
@@ -153,10 +161,10 @@ async fn same_history(api: &TestServer, code: &str, clients: &[&Client]) {
 
 #[actix_rt::test]
 async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() {
-    let Some(_cluster) = NatsCluster::start(3) else {
+    let Some(mut cluster) = NatsCluster::start(3) else {
         return;
     };
-    let urls = _cluster.urls();
+    let urls = cluster.urls();
     let args = ["--cluster", urls.as_str(), "--secret", SECRET];
     let dir = tempfile::tempdir().unwrap();
     // The owner (node 0) loses a third of its relays on the way, when the
@@ -169,7 +177,7 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
             Child::spawn_env(&dir.path().join(format!("n{i}.db")), &args, env)
         })
         .collect();
-    let apis: Vec<TestServer> = nodes.iter().map(Child::api).collect();
+    let mut apis: Vec<TestServer> = nodes.iter().map(Child::api).collect();
     let quiz: Value = serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap();
     let (code, mc_t) = apis[0].create_session(json!({"quiz": quiz})).await;
     let code = code.as_str();
@@ -416,4 +424,266 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
     let (_, m) = apis[3 - b].get("/api/stats", None).await;
     assert!(m["cluster"]["forwards"].as_u64() > Some(0), "{m}");
     assert_eq!(m["cluster"]["natsConnected"], true, "{m}");
+
+    // kill -9 of the NATS server leading the log stream, with three
+    // quizcast nodes. Node 0 comes back (an edge: node b owns the session
+    // now) and its players go back to it: players on every node, the MC on
+    // node 1, the display on node 2.
+    nodes[0] = Child::spawn(&dir.path().join("n0.db"), &args);
+    apis[0] = nodes[0].api();
+    for (i, p) in players.iter_mut().enumerate() {
+        if i < names.len() && node_of(i) == 0 {
+            p.ws = None;
+            let mut rejoin = p.join.clone();
+            rejoin["since"] = json!(p.last_seq);
+            let mut again = connect(&apis[0], p.name, rejoin).await;
+            assert!(again.events.is_empty());
+            p.ws = again.ws.take();
+        }
+    }
+    for c in players.iter_mut().chain([&mut mc, &mut display]) {
+        c.pump(Duration::from_millis(200)).await;
+    }
+    // The stream leader is the server the owner is connected to, so the
+    // owner loses its connection and the log's leader at once. (Each node
+    // picks one of the URLs it is given.) The leases bucket's leader is
+    // kept off that server: when it goes too, the election (4-9 s) can
+    // outlast the 5 s lease, another node may take the session over and
+    // the old owner, stepping down, closes its sockets (1001; seen in 1 of
+    // 5 runs with both leaders there), which is a step-down, not this test.
+    let on: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|n| cluster.servers_of(n.proc.id()))
+        .collect();
+    let server = |i: usize| cluster.nodes[i].name.clone();
+    for (k, s) in on.iter().enumerate() {
+        let s: Vec<String> = s.iter().map(|&i| server(i)).collect();
+        eprintln!("quizcast node {k} is connected to NATS {s:?}");
+    }
+    let url_list = cluster.url_list();
+    let leases = format!("KV_{}", quizcast::journal::nats::LEASES_BUCKET);
+    if let Some(&s) = on[b].first() {
+        let log = quizcast::journal::nats::STREAM;
+        let moved = cluster::move_leader(&url_list, log, &server(s)).await;
+        eprintln!(
+            "log stream leader moved to {} (the owner's): {moved}",
+            server(s)
+        );
+        if cluster::leader_of(&url_list, &leases).await == server(s) {
+            let other = server((s + 1) % 3);
+            let moved = cluster::move_leader(&url_list, &leases, &other).await;
+            eprintln!("leases bucket leader moved off it, to {other}: {moved}");
+        }
+    }
+    let leader = cluster::stream_leader(&url_list).await;
+    let victim = cluster.index_of(&leader).expect("the leader is ours");
+    let cut: Vec<usize> = (0..3).filter(|k| on[*k].contains(&victim)).collect();
+    for c in players.iter_mut().chain([&mut mc, &mut display]) {
+        c.pump(Duration::from_millis(100)).await;
+    }
+    cluster.kill9(victim);
+    let killed = Instant::now();
+    eprintln!(
+        "NATS {leader} (leads the log stream) killed; quizcast nodes {cut:?} were \
+         connected to it; node {b} owns the session"
+    );
+    // While it is down: q2 revealed, q3 opened (through edges), answered
+    // on every node, closed by its timer.
+    ok(&apis[0], &path("/question/reveal"), &mc_t, json!({})).await;
+    let paused = killed.elapsed();
+    ok(&apis[2], &path("/question"), &mc_t, open("q3", 5)).await;
+    let q3_open = killed.elapsed();
+    let q3 = |i: usize| if i % 2 == 0 { 1969 } else { 1970 };
+    let mut acked_q3 = BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for (i, p) in players.iter_mut().enumerate() {
+        let sent = Instant::now();
+        let r = p
+            .call(
+                "answer:submit",
+                "d",
+                json!({"questionId": "q3", "answer": q3(i)}),
+            )
+            .await;
+        assert_eq!(r["type"], "ack", "{}: {r}", p.name);
+        slowest = slowest.max(sent.elapsed());
+        acked_q3.insert(p.name.to_string(), json!(q3(i) as f64));
+    }
+    eprintln!(
+        "play paused {paused:?} (kill -9 to the first command acked: the reveal); \
+         q3 opened {q3_open:?} after the kill; slowest of 10 answers acked in {slowest:?}"
+    );
+    let mut all: Vec<&mut Client> = players.iter_mut().chain([&mut mc, &mut display]).collect();
+    let late = closed_by_timer(&mut all, "q3").await;
+    eprintln!("q3 closed {late} ms after its deadline, NATS {leader} still down");
+    ok(&apis[1], &path("/question/reveal"), &mc_t, json!({})).await;
+
+    // It comes back and catches up (everyone read meanwhile); q4 opens,
+    // is answered on every node, closes by its timer; the MC marks it.
+    cluster.respawn(victim);
+    let until = Instant::now() + Duration::from_secs(60);
+    while !cluster.healthy(victim) {
+        assert!(Instant::now() < until, "NATS {leader} never came back");
+        for c in all.iter_mut() {
+            c.pump(Duration::from_millis(20)).await;
+        }
+    }
+    eprintln!("NATS {leader} back {:?} after the kill", killed.elapsed());
+    drop(all);
+    ok(&apis[0], &path("/question"), &mc_t, open("q4", 5)).await;
+    let q4 = |i: usize| if i % 3 == 0 { "door hinge" } else { "sporange" };
+    let mut acked_q4 = BTreeMap::new();
+    for (i, p) in players.iter_mut().enumerate() {
+        let r = p
+            .call(
+                "answer:submit",
+                "e",
+                json!({"questionId": "q4", "answer": q4(i)}),
+            )
+            .await;
+        assert_eq!(r["type"], "ack", "{}: {r}", p.name);
+        acked_q4.insert(p.name.to_string(), json!(q4(i)));
+    }
+    let mut all: Vec<&mut Client> = players.iter_mut().chain([&mut mc, &mut display]).collect();
+    let late = closed_by_timer(&mut all, "q4").await;
+    eprintln!("q4 closed {late} ms after its deadline, NATS {leader} back");
+    drop(all);
+    let (_, v) = apis[b].get(&path("/results"), Some(&mc_t)).await;
+    let ids: BTreeMap<String, String> = v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().into(),
+                r["playerId"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let mut marked = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        if q4(i) == "door hinge" {
+            let score = json!({"playerId": ids[*n], "questionId": "q4", "score": 1});
+            ok(&apis[2], &path("/scores"), &mc_t, score).await;
+            marked.insert(n.to_string(), 1.0);
+        }
+    }
+    for c in players.iter_mut().chain([&mut mc, &mut display]) {
+        c.pump(Duration::from_millis(300)).await;
+    }
+
+    // Every acked answer is in the results once, on every node; every
+    // client's events are its view of the log, in order, no gap, no dup
+    // (the recorder fails on a dup or a seq going back); everyone kept
+    // their socket; the final scores are a recount of the answers.
+    for api in &apis {
+        assert_eq!(answers(api, code, &mc_t, "q1").await, acked_q1);
+        assert_eq!(answers(api, code, &mc_t, "q2").await, acked_q2);
+        assert_eq!(answers(api, code, &mc_t, "q3").await, acked_q3);
+        assert_eq!(answers(api, code, &mc_t, "q4").await, acked_q4);
+    }
+    let everyone: Vec<&Client> = players.iter().chain([&mc, &display]).collect();
+    for api in &apis {
+        same_history(api, code, &everyone).await;
+    }
+    for c in &everyone {
+        let open = c.ws.as_ref().map(|w| w.closed);
+        assert_eq!(open, Some(None), "{}: keeps its socket", c.name);
+    }
+    let all3: Vec<(usize, &TestServer)> = apis.iter().enumerate().collect();
+    let owner = owner_of(&all3, code, Duration::from_secs(10)).await;
+    eprintln!("node {owner:?} owns the session after the NATS kill (node {b} before)");
+    for api in &apis {
+        recount(api, code, &mc_t, &marked).await;
+        let (_, m) = api.get("/api/stats", None).await;
+        assert_eq!(m["cluster"]["natsConnected"], true, "{m}");
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as i64
+}
+
+/// Reads every client until all of them saw question `q` close; it must
+/// close by its timer, at the deadline its opening announced (from 0.5 s
+/// before, clocks being the same machine's, to 4 s after). How late, in ms.
+async fn closed_by_timer(clients: &mut [&mut Client], q: &str) -> i64 {
+    let find = |c: &Client, kind: &str| {
+        c.events
+            .values()
+            .find(|e| e["type"] == kind && e["data"]["questionId"] == q)
+            .cloned()
+    };
+    let opened = find(clients[0], "game:question-opened").expect("q opened");
+    let deadline = opened["data"]["deadline"].as_i64().expect("a deadline");
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut late = None;
+    loop {
+        for c in clients.iter_mut() {
+            c.pump(Duration::from_millis(5)).await;
+        }
+        let seen = clients
+            .iter()
+            .filter(|c| find(c, "game:question-closed").is_some())
+            .count();
+        if seen > 0 && late.is_none() {
+            late = Some(now_ms() - deadline);
+        }
+        if seen == clients.len() {
+            break;
+        }
+        assert!(Instant::now() < until, "{q} never closed for everyone");
+    }
+    for c in clients.iter() {
+        let closed = find(c, "game:question-closed").expect("closed");
+        assert_eq!(closed["data"]["reason"], "timer", "{}: {closed}", c.name);
+    }
+    let late = late.expect("closed");
+    assert!(
+        (-500..=4000).contains(&late),
+        "{q} closed {late} ms after its deadline"
+    );
+    late
+}
+
+/// The final scores (results and leaderboard) are a recount of the
+/// answers in the results: q1 closed unrevealed (no award), q2 and q3
+/// revealed (auto-marked with the quiz's key: Jupiter, 2 points; 1969,
+/// 1 point), q4 marked by the MC (`marked`: name -> score).
+async fn recount(api: &TestServer, code: &str, mc: &str, marked: &BTreeMap<String, f64>) {
+    let (s, v) = api
+        .get(&format!("/api/sessions/{code}/results"), Some(mc))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+    for r in v["rows"].as_array().expect("rows") {
+        let name = r["name"].as_str().expect("name").to_string();
+        let a = &r["answer"];
+        let award = match r["questionId"].as_str().expect("questionId") {
+            "q2" => Some(if a.as_u64() == Some(1) { 2.0 } else { 0.0 }),
+            "q3" => Some(if a.as_f64() == Some(1969.0) { 1.0 } else { 0.0 }),
+            "q4" => marked.get(&name).copied(),
+            _ => None,
+        };
+        assert_eq!(r["score"].as_f64(), award, "{name}: {r}");
+        *totals.entry(name).or_default() += award.unwrap_or(0.0);
+    }
+    for r in v["rows"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        assert_eq!(r["total"].as_f64(), Some(totals[name]), "{name}: {r}");
+    }
+    let (s, board) = api
+        .get(&format!("/api/sessions/{code}/leaderboard"), None)
+        .await;
+    assert_eq!(s, 200, "{board}");
+    let entries = board["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), totals.len(), "{board}");
+    for e in entries {
+        let name = e["name"].as_str().expect("name");
+        assert_eq!(e["score"].as_f64(), Some(totals[name]), "{name}: {board}");
+    }
+    eprintln!("final scores, recounted from the answers: {totals:?}");
 }

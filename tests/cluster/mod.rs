@@ -176,6 +176,54 @@ impl NatsCluster {
         self.spawn(i);
         self.wait_healthy(i);
     }
+
+    /// Starts node `i` again on its own store, without waiting (see
+    /// [`healthy`](Self::healthy)): the caller keeps its clients read.
+    pub fn respawn(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// Whether node `i` answers `/healthz` with 200 now (JetStream current).
+    pub fn healthy(&self, i: usize) -> bool {
+        http_status(self.nodes[i].monitor, "/healthz") == Some(200)
+    }
+
+    /// The servers (indices) process `pid` has an established TCP
+    /// connection to, found by their client ports in `/proc` (Linux): which
+    /// NATS server a quizcast node is connected to.
+    pub fn servers_of(&self, pid: u32) -> Vec<usize> {
+        let mut sockets = std::collections::HashSet::new();
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"));
+        for fd in fds.into_iter().flatten().flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path()) {
+                let inode = link
+                    .to_str()
+                    .and_then(|l| l.strip_prefix("socket:["))
+                    .and_then(|l| l.strip_suffix(']'))
+                    .map(str::to_string);
+                sockets.extend(inode);
+            }
+        }
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let mut out = Vec::new();
+        for line in tcp.lines().skip(1) {
+            // sl local remote state queues timer retransmits uid timeout inode
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || f[3] != "01" || !sockets.contains(f[9]) {
+                continue;
+            }
+            let port = f[2]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if let Some(i) = self.nodes.iter().position(|n| Some(n.port) == port) {
+                if !out.contains(&i) {
+                    out.push(i);
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Drop for NatsCluster {
@@ -206,20 +254,26 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 
 /// The server leading the log stream, from the stream's own info.
 pub async fn stream_leader(urls: &[String]) -> String {
+    leader_of(urls, quizcast::journal::nats::STREAM).await
+}
+
+/// The server leading stream `name` (a key-value bucket `b` is stream
+/// `KV_b`), from the stream's own info.
+pub async fn leader_of(urls: &[String], name: &str) -> String {
     let client = async_nats::connect(urls.to_vec())
         .await
         .expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
     let until = Instant::now() + READY;
     loop {
-        if let Ok(mut s) = js.get_stream(quizcast::journal::nats::STREAM).await {
+        if let Ok(mut s) = js.get_stream(name).await {
             if let Ok(info) = s.info().await {
                 if let Some(leader) = info.cluster.as_ref().and_then(|c| c.leader.clone()) {
                     return leader;
                 }
             }
         }
-        assert!(Instant::now() < until, "the log stream has no leader");
+        assert!(Instant::now() < until, "stream {name} has no leader");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -254,4 +308,24 @@ pub async fn has_snapshot(urls: &[String], code: &str) -> bool {
         .await
         .expect("the snapshot store");
     store.info(code).await.is_ok()
+}
+
+/// Moves the leadership of stream `name` to server `preferred` (a leader
+/// step-down with a preferred placement, nats-server 2.11+) and waits until
+/// it leads; false if it does not within 15 s.
+pub async fn move_leader(urls: &[String], name: &str, preferred: &str) -> bool {
+    let client = async_nats::connect(urls.to_vec())
+        .await
+        .expect("connect to NATS");
+    let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{name}");
+    let body = serde_json::json!({"placement": {"preferred": preferred}}).to_string();
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        if leader_of(urls, name).await == preferred {
+            return true;
+        }
+        let _ = client.request(subject.clone(), body.clone().into()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
 }
