@@ -17,6 +17,10 @@ use serde_json::Value;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+/// Seconds an owner that stepped down keeps trying to read the log to
+/// serve on as an edge.
+const EDGE_OPEN_TRIES: u32 = 30;
+
 /// Someone waiting for a record to be committed.
 pub enum Waiter {
     /// A WebSocket reply (an `ack`), sent once durable; an error with the
@@ -454,10 +458,10 @@ impl Session {
         if self.stepped_down || self.is_edge() {
             return;
         }
-        let Some(cluster) = self.env.cluster.clone() else {
+        if self.env.cluster.is_none() {
             self.retire(ctx);
             return;
-        };
+        }
         self.generation += 1;
         self.refuse_pending();
         self.serving = None;
@@ -476,10 +480,22 @@ impl Session {
             from: Some(ctx.address()),
             as_edge: true,
         });
+        self.open_as_edge(0, ctx);
+    }
+
+    /// Subscribes to the relay and reads the log, to serve on as an edge;
+    /// a read that fails (the cluster electing a leader) is tried again
+    /// each second for [`EDGE_OPEN_TRIES`] seconds, then the sockets close
+    /// (1001: their clients reconnect, to any node).
+    fn open_as_edge(&mut self, tries: u32, ctx: &mut Context<Self>) {
+        let Some(cluster) = self.env.cluster.clone() else {
+            self.retire(ctx);
+            return;
+        };
         let read = cluster.open_edge(self.code(), self.env.cfg.ring_events);
         ctx.spawn(read.into_actor(self).map(move |got, act, ctx| {
-            if !act.is_edge() {
-                // Taken back meanwhile (Promote): nothing to follow.
+            if !act.is_edge() || act.stepped_down {
+                // Taken back meanwhile (Promote), or retired.
                 return;
             }
             match got {
@@ -487,6 +503,12 @@ impl Session {
                     act.follow(feed, ctx);
                     act.resync_from(stored, ctx);
                     act.ask_online(ctx);
+                }
+                Ok(Err(e)) if tries + 1 < EDGE_OPEN_TRIES => {
+                    log::warn!("session {}: reading the log to serve on: {e}", act.code());
+                    ctx.run_later(Duration::from_secs(1), move |act, ctx| {
+                        act.open_as_edge(tries + 1, ctx)
+                    });
                 }
                 other => {
                     if let Ok(Err(e)) = other {
