@@ -368,7 +368,7 @@ pub async fn gaps(c: &Common, players: usize, duration_secs: u64, interval_ms: u
     };
     let stall = longest_gap(&first);
     let (mut gap_all, mut gap_moved, mut gap_stayed) = (histogram(), histogram(), histogram());
-    let mut lag = histogram();
+    let (mut lag, mut lag_moved, mut lag_stayed) = (histogram(), histogram(), histogram());
     let mut resume_lat = histogram();
     let mut reasons: std::collections::BTreeMap<String, u64> = Default::default();
     let (mut moved, mut reconnects, mut resynced, mut lost) = (0u64, 0u64, 0u64, 0u64);
@@ -376,19 +376,22 @@ pub async fn gaps(c: &Common, players: usize, duration_secs: u64, interval_ms: u
     let mut last_resumed: Option<u64> = None;
     for f in &all {
         let g = Duration::from_micros(longest_gap(&f.arrival));
-        record(&mut gap_all, g);
-        if f.reconnects > 0 {
-            moved += 1;
-            record(&mut gap_moved, g);
-        } else {
-            record(&mut gap_stayed, g);
-        }
         let behind = (0..2 * k)
             .filter(|&s| f.arrival[s] > 0)
             .map(|s| f.arrival[s] - first[s])
             .max()
             .unwrap_or(0);
-        record(&mut lag, Duration::from_micros(behind));
+        let behind = Duration::from_micros(behind);
+        record(&mut gap_all, g);
+        record(&mut lag, behind);
+        if f.reconnects > 0 {
+            moved += 1;
+            record(&mut gap_moved, g);
+            record(&mut lag_moved, behind);
+        } else {
+            record(&mut gap_stayed, g);
+            record(&mut lag_stayed, behind);
+        }
         reconnects += f.reconnects as u64;
         resynced += f.resynced as u64;
         lost += u64::from(f.lost);
@@ -423,6 +426,8 @@ pub async fn gaps(c: &Common, players: usize, duration_secs: u64, interval_ms: u
         "longestGapStayed": percentiles(&gap_stayed),
         "sessionStallSecs": secs(stall),
         "longestLagBehindFirst": percentiles(&lag),
+        "longestLagReconnected": percentiles(&lag_moved),
+        "longestLagStayed": percentiles(&lag_stayed),
         "reconnectedPlayers": moved,
         "reconnects": reconnects,
         "resynced": resynced,
