@@ -280,7 +280,8 @@ for r in runs:
     if rep.get("scenario") != "gaps": continue
     res, e = rep.get("results", {}), r.get("extra") or {}
     g, gm, gs = res.get("longestGap", {}), res.get("longestGapReconnected", {}), res.get("longestGapStayed", {})
-    md += [f"Players {res.get('joined')}, {res.get('questions')} questions 1 s apart; node {e.get('killedNode')} "
+    md += [f"Players {res.get('joined')}, {res.get('questions')} questions 1 s apart, the default 5 s lease "
+           f"(a takeover waits for the dead owner's lease to expire: docs/cluster.md); node {e.get('killedNode')} "
            f"(the owner) killed -9 by the script; ok: {'yes' if rep.get('ok') else 'NO'}; problems: `{json.dumps(rep.get('problems'))}`.", "",
            "| figure | value |", "|---|---|",
            f"| players reconnected (the dead node's) / reconnects | {res.get('reconnectedPlayers')} / {res.get('reconnects')} |",
