@@ -9,6 +9,9 @@
 //! (round-robin from its own, a refused node skipped at once, backing off
 //! 125 ms .. 2 s after a full round of refusals) and resumes with its token
 //! and `since` = the last seq it saw. A `resync: true` is a problem.
+//! Checked for every player: each seq once and in order, each question's
+//! open and close exactly once (after a resume too), and each with the same
+//! seq as every other player got it with.
 //!
 //! **The gap.** Between questions the session sends nothing, so silence
 //! alone is not a gap. For each question event (open or close of question
@@ -65,6 +68,8 @@ struct Followed {
     /// µs since the base at which each question event arrived (slot 2i:
     /// open of question i, 2i+1: its close); 0: never.
     arrival: Vec<u64>,
+    /// The seq each question event came with (the same for every player).
+    seqs: Vec<u64>,
     reconnects: u32,
     resynced: u32,
     /// Why its sockets ended ("closed 1001", "socket: ...").
@@ -80,6 +85,7 @@ async fn follow(ctx: Arc<Ctx>, mut ws: Ws, joined: Value) -> Followed {
     let k = ctx.k;
     let mut f = Followed {
         arrival: vec![0; 2 * k],
+        seqs: vec![0; 2 * k],
         ..Default::default()
     };
     let token = joined["token"].as_str().unwrap_or_default().to_string();
@@ -99,6 +105,7 @@ async fn follow(ctx: Arc<Ctx>, mut ws: Ws, joined: Value) -> Followed {
                     let slot = 2 * i + usize::from(!opened);
                     if i < k && f.arrival[slot] == 0 {
                         f.arrival[slot] = ctx.now();
+                        f.seqs[slot] = v["seq"].as_u64().unwrap_or(0);
                     }
                 }
                 continue;
@@ -410,6 +417,21 @@ pub async fn gaps(c: &Common, players: usize, duration_secs: u64, interval_ms: u
     // session sending again), and when the last player had it.
     let after = first_close.and_then(|fc| (0..2 * k).find(|&s| first[s] > fc));
     let all_caught_up = after.map(|s| all.iter().map(|f| f.arrival[s]).max().unwrap_or(0));
+    // Every player got each question event with the same seq (one history,
+    // whichever node served it, before and after the takeover).
+    let mut diverged = 0u64;
+    for s in 0..2 * k {
+        let mut seen = all.iter().map(|f| f.seqs[s]).filter(|&q| q > 0);
+        if let Some(q0) = seen.next() {
+            diverged += seen.filter(|&q| q != q0).count() as u64;
+        }
+    }
+    if diverged > 0 {
+        *problems
+            .errors
+            .entry("a question event with another seq than other players got".into())
+            .or_default() += diverged;
+    }
     for f in all {
         problems.merge(f.tr.problems);
     }
