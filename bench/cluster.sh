@@ -34,10 +34,22 @@ mkdir -p "$OUT"
 nice cargo build --release --bins --quiet
 NATS=$(tests/cluster/nats.sh)
 TMP=$(mktemp -d)
-PIDS=()
+PIDS=()   # every process this script started and has not reaped yet
+# ours PID: still this script's child (never signal a reused PID).
+ours() { [ "$(awk '/^PPid:/ {print $2}' "/proc/$1/status" 2>/dev/null)" = "$$" ]; }
+# stop PID...: kill -9 each (the runs are over; nothing to flush), reap it,
+# forget it.
+stop() {
+  local p q keep=()
+  for p in "$@"; do ! ours "$p" || kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for q in "${PIDS[@]}"; do
+    for p in "$@"; do [ "$q" != "$p" ] || continue 2; done
+    keep+=("$q")
+  done
+  PIDS=("${keep[@]}")
+}
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop "${PIDS[@]}"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -51,8 +63,22 @@ LIMITS="--max-players 20000 --max-connections 60000 --upgrade-rate 0 --join-rate
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
-# stop PID...: kill -9 each (the runs are over; nothing to flush).
-stop() { local p; for p in "$@"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+# load OUT ARGS...: the load tool in the background, its report into OUT;
+# sets LOAD. wait_load: waits for it (at most 900 s: then kill -9), sets
+# status.
+load() {
+  local out="$1"; shift
+  $PIN_LOAD target/release/quizcast-load "$@" > "$out" 2> "$out.err" &
+  LOAD=$!; PIDS+=("$LOAD")
+}
+wait_load() {
+  local _
+  for _ in $(seq 9000); do ours "$LOAD" && [ "$(awk '{print $3}' "/proc/$LOAD/stat")" != Z ] || break; sleep 0.1; done
+  status=0
+  ours "$LOAD" && [ "$(awk '{print $3}' "/proc/$LOAD/stat")" != Z ] && { echo "   the load tool ran past 900 s: killed" >&2; kill -9 "$LOAD"; }
+  wait "$LOAD" || status=$?
+  stop "$LOAD"
+}
 
 # start_cluster NAME: 3 nats-servers + 3 quizcast nodes under $TMP/NAME;
 # sets NATS_PIDS, NODE_PIDS, NODE_ADDRS.
@@ -154,11 +180,13 @@ LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # (a) fanout over 3 nodes
 echo "== fanout $PLAYERS over 3 nodes" >&2
 start_cluster fanout3
-status=0
 # shellcheck disable=SC2046
-report=$(timeout 900 $PIN_LOAD target/release/quizcast-load $(targets "${NODE_ADDRS[@]}") \
+load "$TMP/fanout3.json" $(targets "${NODE_ADDRS[@]}") \
     $(pid_args "${NODE_PIDS[@]}" "${NATS_PIDS[@]}") --sources 8 --json --timeout-secs 120 \
-    fanout --players "$PLAYERS" --probes 200 --questions 5 --interval-ms 1000) || status=$?
+    fanout --players "$PLAYERS" --probes 200 --questions 5 --interval-ms 1000
+wait_load
+report=$(cat "$TMP/fanout3.json")
+[ -n "$report" ] || report='{"scenario":"fanout","ok":false,"results":{},"problems":{}}'
 record "3 nodes (NATS R3)" "$status" "$report" "$(procs_json "${NODE_PIDS[@]}" "${NATS_PIDS[@]}")"
 stop "${NODE_PIDS[@]}" "${NATS_PIDS[@]}"
 
@@ -170,10 +198,12 @@ RUST_LOG=warn $PIN_SERVER target/release/quizcast --addr 127.0.0.1:0 --db "$TMP/
 SINGLE=$!; PIDS+=($SINGLE)
 for _ in $(seq 600); do grep -q listening "$TMP/single.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/^quizcast listening on http:\/\///p' "$TMP/single.out")
-status=0
-report=$(timeout 900 $PIN_LOAD target/release/quizcast-load --target "http://$addr" --server-pid "$SINGLE" \
+load "$TMP/fanout1.json" --target "http://$addr" --server-pid "$SINGLE" \
     --sources 8 --json --timeout-secs 120 \
-    fanout --players "$PLAYERS" --probes 200 --questions 5 --interval-ms 1000) || status=$?
+    fanout --players "$PLAYERS" --probes 200 --questions 5 --interval-ms 1000
+wait_load
+report=$(cat "$TMP/fanout1.json")
+[ -n "$report" ] || report='{"scenario":"fanout","ok":false,"results":{},"problems":{}}'
 record "1 node (SQLite)" "$status" "$report" "$(procs_json "$SINGLE")"
 stop "$SINGLE"
 
@@ -181,15 +211,13 @@ stop "$SINGLE"
 echo "== gaps $PLAYERS over 3 nodes, kill -9 of the owner ${KILL_AFTER}s into the questions" >&2
 start_cluster gaps3
 # shellcheck disable=SC2046
-$PIN_LOAD target/release/quizcast-load $(targets "${NODE_ADDRS[@]}") --sources 8 --json \
-    --timeout-secs 120 gaps --players "$PLAYERS" --duration-secs "$GAPS_SECS" --interval-ms 1000 \
-    > "$TMP/gaps.json" 2> "$TMP/gaps.err" &
-LOAD=$!; PIDS+=($LOAD)
+load "$TMP/gaps.json" $(targets "${NODE_ADDRS[@]}") --sources 8 --json \
+    --timeout-secs 120 gaps --players "$PLAYERS" --duration-secs "$GAPS_SECS" --interval-ms 1000
 line=""
 for _ in $(seq 6000); do   # joining 10,000 players may take minutes
-  line=$(grep -m1 '^gaps: running' "$TMP/gaps.err" || true)
+  line=$(grep -m1 '^gaps: running' "$TMP/gaps.json.err" || true)
   [ -n "$line" ] && break
-  kill -0 "$LOAD" 2>/dev/null || break
+  ours "$LOAD" || break
   sleep 0.1
 done
 extra=null
@@ -212,16 +240,16 @@ if [ -n "$line" ]; then
   if [ "$owner" -ge 0 ]; then
     kill_ms=$(now_ms)
     kill -9 "${NODE_PIDS[$owner]}"
+    stop "${NODE_PIDS[$owner]}"
     echo "   kill -9 of node $owner (pid ${NODE_PIDS[$owner]}), the owner of $code, at $kill_ms" >&2
     extra=$(printf '{"killedNode":%s,"killUnixMs":%s,"code":"%s"}' "$owner" "$kill_ms" "$code")
   else
     echo "   no node owns $code: nothing killed" >&2
   fi
 else
-  echo "   the gaps scenario never started its questions: $(tail -3 "$TMP/gaps.err")" >&2
+  echo "   the gaps scenario never started its questions: $(tail -3 "$TMP/gaps.json.err")" >&2
 fi
-status=0
-wait "$LOAD" || status=$?
+wait_load
 report=$(cat "$TMP/gaps.json")
 [ -n "$report" ] || report='{"scenario":"gaps","ok":false,"results":{},"problems":{}}'
 extra=$(python3 - "$extra" "$report" <<'PY'
@@ -241,7 +269,7 @@ PY
 survivors=()
 for i in 0 1 2; do [ "$i" = "${owner:--1}" ] || survivors+=("${NODE_PIDS[$i]}"); done
 record "3 nodes, kill -9 of the owner" "$status" "$report" "$(procs_json "${survivors[@]}" "${NATS_PIDS[@]}")" "$extra"
-stop "${NODE_PIDS[@]}" "${NATS_PIDS[@]}"
+stop "${survivors[@]}" "${NATS_PIDS[@]}"
 LOADAVG_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 python3 - "$RUNS" "$OUT/$DATE-cluster.json" "$OUT/$DATE-cluster.md" "$DATE" "$PLAYERS" "$LOADAVG_START" "$LOADAVG_END" <<'PY'
@@ -308,5 +336,6 @@ md += ["What the figures mean: bench/README.md (\"The `gaps` scenario\"). Unlike
 open(sys.argv[3], "w").write("\n".join(md) + "\n")
 PY
 echo "wrote $OUT/$DATE-cluster.json, $OUT/$DATE-cluster.md" >&2
-failed=$(python3 -c 'import json,sys; print(sum(1 for r in json.load(open(sys.argv[1]))["runs"] if not r["report"].get("ok")))' "$OUT/$DATE-cluster.json")
+# A gaps run without its kill measured nothing: a failure too.
+failed=$(python3 -c 'import json,sys; runs=json.load(open(sys.argv[1]))["runs"]; print(sum(1 for r in runs if not r["report"].get("ok") or (r["report"].get("scenario") == "gaps" and not (r.get("extra") or {}).get("killUnixMs"))))' "$OUT/$DATE-cluster.json")
 [ "$failed" = 0 ] || { echo "$failed run(s) reported problems" >&2; exit 1; }
