@@ -40,6 +40,11 @@ impl Target {
         })
     }
 
+    /// Every node, in the order given.
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
     /// The address the next connection or call goes to.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[self.next.fetch_add(1, Ordering::Relaxed) % self.addrs.len()]
@@ -148,10 +153,14 @@ impl Sources {
 
     /// Opens a WebSocket to `/ws` from the next source address.
     pub async fn connect(&self, t: &Target) -> Result<Ws, String> {
+        self.connect_to(t.addr()).await
+    }
+
+    /// Opens a WebSocket to `/ws` on one given node.
+    pub async fn connect_to(&self, addr: SocketAddr) -> Result<Ws, String> {
         let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
         sock.bind(SocketAddr::new(self.pick().into(), 0))
             .map_err(|e| format!("bind: {e}"))?;
-        let addr = t.addr();
         let stream = sock
             .connect(addr)
             .await

@@ -33,8 +33,10 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
     /// The server's process id, to report its CPU time and memory from /proc.
+    /// Repeatable (a cluster: every quizcast and nats-server process): the
+    /// CPU time is summed over all of them; memory is the first one's.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Spread client sockets over 127.0.0.1 .. 127.0.0.N (more ports).
     #[arg(long, default_value_t = 4, global = true)]
     sources: u8,
@@ -165,6 +167,27 @@ enum Scenario {
         #[arg(long)]
         count: Option<usize>,
     },
+    /// N players (over the --targets in turn) follow one session while the
+    /// MC opens and closes a question every --interval-ms for
+    /// --duration-secs; it kills nothing. A player whose socket closes (a
+    /// node killed by someone else) resumes with `since` on the next target.
+    /// Reports each player's longest gap (the longest it waited for an event
+    /// the MC had asked for), reconnects, resyncs, and the time from the
+    /// first close seen to the last player resumed and to every player
+    /// having the first event sent after it. Prints `gaps: running CODE
+    /// UNIX_MS INTERVAL_MS` on stderr just before the first question opens
+    /// (a script or test can time a kill from it).
+    Gaps {
+        /// Players in the session.
+        #[arg(long, default_value_t = 1000)]
+        players: usize,
+        /// How long the MC runs questions.
+        #[arg(long, default_value_t = 30)]
+        duration_secs: u64,
+        /// Time from one question's opening to the next's (closed halfway).
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+    },
     /// Hold N joined connections for T seconds; with --server-pid, the
     /// server's RSS per connection.
     Idle {
@@ -188,7 +211,10 @@ enum Scenario {
 pub struct Common {
     pub target: client::Target,
     pub json: bool,
+    /// The first --server-pid (memory is read from it).
     pub server_pid: Option<u32>,
+    /// Every --server-pid (CPU time is summed over them).
+    pub server_pids: Vec<u32>,
     pub sources: u8,
     pub concurrency: usize,
     pub timeout_secs: u64,
@@ -213,7 +239,8 @@ fn main() -> std::process::ExitCode {
     let common = Common {
         target,
         json: cli.json,
-        server_pid: cli.server_pid,
+        server_pid: cli.server_pid.first().copied(),
+        server_pids: cli.server_pid.clone(),
         sources: cli.sources,
         concurrency: cli.concurrency,
         timeout_secs: cli.timeout_secs.max(1),
@@ -278,6 +305,11 @@ fn main() -> std::process::ExitCode {
                 };
                 hostile::hostile(&common, kind, night).await
             }
+            Scenario::Gaps {
+                players,
+                duration_secs,
+                interval_ms,
+            } => scenarios::gaps(&common, players, duration_secs, interval_ms.max(10)).await,
             Scenario::Reconnect {
                 players,
                 gap_questions,

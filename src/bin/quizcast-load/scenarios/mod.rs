@@ -4,11 +4,13 @@
 
 mod answers;
 mod fanout;
+mod gaps;
 mod idle;
 mod reconnect;
 
 pub use answers::{answers, joins};
 pub use fanout::{fanout, sessions};
+pub use gaps::gaps;
 pub use idle::{idle, idle_multi};
 pub use reconnect::reconnect;
 
@@ -276,8 +278,12 @@ impl Setup {
     }
 }
 
+/// CPU time summed over every --server-pid (None if any cannot be read).
 pub(crate) fn server_cpu(c: &Common) -> Option<Duration> {
-    c.server_pid.and_then(stats::cpu_time)
+    if c.server_pids.is_empty() {
+        return None;
+    }
+    c.server_pids.iter().map(|&p| stats::cpu_time(p)).sum()
 }
 
 fn cpu_per_delivery(before: Option<Duration>, after: Option<Duration>, deliveries: u64) -> Value {
