@@ -25,6 +25,9 @@ pub const EV_PREFIX: &str = "quizcast.ev.";
 pub const CMD_PREFIX: &str = "quizcast.cmd.";
 /// One try of a forwarded command: long enough for a commit under load.
 const TRY_FOR: Duration = Duration::from_secs(3);
+/// Reads of a session an edge tries again (0.2 + 0.4 + 0.8 + 1.6 s apart)
+/// before it answers `UNAVAILABLE`.
+const OPEN_TRIES: u32 = 4;
 /// Commands an owner works on at once per session (more wait in NATS).
 const SERVE_AT_ONCE: usize = 512;
 
@@ -152,7 +155,20 @@ impl NatsLog {
                     ring_events: events,
                     ..Default::default()
                 };
-                let s = read::read_one(&h, &code, &opts).await?;
+                // A session created a moment ago on another node may not
+                // be readable here yet (a fresh cluster: "no responders"
+                // while a replica catches up): a few tries, backing off.
+                let mut tries = 0;
+                let s = loop {
+                    match read::read_one(&h, &code, &opts).await {
+                        Err(e) if tries < OPEN_TRIES => {
+                            tries += 1;
+                            log::debug!("session {code}: reading it to serve as an edge: {e}");
+                            tokio::time::sleep(Duration::from_millis(100 << tries)).await;
+                        }
+                        other => break other?,
+                    }
+                };
                 Ok(s.map(|l| (l.session, EdgeFeed(sub))))
             }
             .await;
