@@ -473,6 +473,14 @@ impl Session {
         self.live_seq = self.seq;
         self.remote = super::remote::RemotePresence::default();
         self.presence_changes.clear();
+        // Derived broadcasts owed (a refused record's leaderboard, ranks,
+        // counts) are the new owner's to send now; if this node takes the
+        // session back, it starts from nothing owed, as any new owner.
+        self.leaderboard_dirty = false;
+        self.ranks_dirty = false;
+        self.presence_dirty = false;
+        self.board = super::boards::BoardSent::default();
+        self.display_answered = None;
         self.edge = Some(super::edge::EdgeState::default());
         self.env.metrics.cluster_edges.fetch_add(1, Relaxed);
         self.registry.do_send(super::Forget {
