@@ -109,6 +109,31 @@ impl Target {
             Err(format!("POST {path}: {s} {v}"))
         }
     }
+
+    /// `post_ok`, sent again while the server answers 503 `UNAVAILABLE`
+    /// (as a client does: a fresh cluster still electing, a takeover), for
+    /// up to `budget`.
+    pub async fn post_ok_retrying(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        budget: std::time::Duration,
+    ) -> Result<Value, String> {
+        let until = std::time::Instant::now() + budget;
+        let mut wait = std::time::Duration::from_millis(250);
+        loop {
+            let (s, v) = self.http("POST", path, token, Some(&body)).await?;
+            if (200..300).contains(&s) {
+                return Ok(v);
+            }
+            if s != 503 || std::time::Instant::now() + wait > until {
+                return Err(format!("POST {path}: {s} {v}"));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(2));
+        }
+    }
 }
 
 /// Loopback source addresses, used round-robin so that more client sockets
@@ -226,7 +251,12 @@ pub async fn create_session(
     let quiz = json!({"title": "load test", "settings": {"maxPlayers": max_players},
                       "rounds": [{"id": "r1", "name": "Load", "questions": questions}]});
     let v = t
-        .post_ok("/api/sessions", None, json!({"quiz": quiz}))
+        .post_ok_retrying(
+            "/api/sessions",
+            None,
+            json!({"quiz": quiz}),
+            std::time::Duration::from_secs(15),
+        )
         .await?;
     Ok((
         v["code"].as_str().unwrap_or_default().to_string(),
