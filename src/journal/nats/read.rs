@@ -205,14 +205,24 @@ async fn scan(
     }
 }
 
-/// A session's entry, if it has one.
+/// Tries of a session entry read that found no responder.
+const NO_RESPONDER_TRIES: u32 = 5;
+
+/// A session's entry, if it has one. A read answered "no responders" (a
+/// bucket just created, its replicas not yet answering direct gets: a
+/// fresh cluster) is tried again a few times, backing off (~3 s in all).
 pub(super) async fn entry(h: &Handles, code: &str) -> Result<Option<SessionEntry>, StoreError> {
-    let Some(bytes) = h
-        .sessions
-        .get(code)
-        .await
-        .map_err(|e| ClusterError::request("read a session", e))?
-    else {
+    let mut tries = 0;
+    let got = loop {
+        match h.sessions.get(code).await {
+            Err(e) if tries + 1 < NO_RESPONDER_TRIES && e.to_string().contains("no responders") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100 << tries)).await;
+            }
+            other => break other,
+        }
+    };
+    let Some(bytes) = got.map_err(|e| ClusterError::request("read a session", e))? else {
         return Ok(None);
     };
     let e: SessionEntry =
