@@ -14,15 +14,9 @@ use common::{load_tool, Child};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-fn run(nodes: &[Child], args: &[&str]) -> Value {
-    load_tool(&nodes.iter().collect::<Vec<_>>(), None, args)
-}
-
-#[test]
-fn the_load_tool_spreads_one_session_over_every_node() {
-    let Some(cluster) = NatsCluster::start(3) else {
-        return;
-    };
+/// Three quizcast nodes on the cluster, with the per-address limits off
+/// (every simulated player comes from loopback).
+fn three_nodes(cluster: &NatsCluster, dir: &std::path::Path) -> Vec<Child> {
     let urls = cluster.urls();
     let args = [
         "--cluster",
@@ -38,10 +32,22 @@ fn the_load_tool_spreads_one_session_over_every_node() {
         "--answer-rate",
         "0",
     ];
+    (0..3)
+        .map(|i| Child::spawn(&dir.join(format!("n{i}.db")), &args))
+        .collect()
+}
+
+fn run(nodes: &[Child], args: &[&str]) -> Value {
+    load_tool(&nodes.iter().collect::<Vec<_>>(), None, args)
+}
+
+#[test]
+fn the_load_tool_spreads_one_session_over_every_node() {
+    let Some(cluster) = NatsCluster::start(3) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let nodes: Vec<Child> = (0..3)
-        .map(|i| Child::spawn(&dir.path().join(format!("n{i}.db")), &args))
-        .collect();
+    let nodes = three_nodes(&cluster, dir.path());
 
     let r = run(
         &nodes,
@@ -95,25 +101,8 @@ fn every_player_follows_the_session_through_the_owners_death() {
     let Some(cluster) = NatsCluster::start(3) else {
         return;
     };
-    let urls = cluster.urls();
-    let args = [
-        "--cluster",
-        urls.as_str(),
-        "--secret",
-        "load-test-secret",
-        "--upgrade-rate",
-        "0",
-        "--join-rate",
-        "0",
-        "--http-rate",
-        "0",
-        "--answer-rate",
-        "0",
-    ];
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Child> = (0..3)
-        .map(|i| Child::spawn(&dir.path().join(format!("n{i}.db")), &args))
-        .collect();
+    let mut nodes = three_nodes(&cluster, dir.path());
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast-load"));
     for n in &nodes {
         cmd.arg("--target").arg(format!("http://{}", n.addr));
