@@ -171,12 +171,17 @@ async fn clients_spread_over_every_node_see_one_history_and_survive_the_owner() 
     // build has fail points: the edges must fill the gaps from the log.
     let drops = cfg!(feature = "failpoints");
     let lossy: &[(&str, &str)] = &[("FAILPOINTS", "relay-drop=33%return")];
-    let mut nodes: Vec<Child> = (0..3)
-        .map(|i| {
-            let env = if i == 0 && drops { lossy } else { &[] };
-            Child::spawn_env(&dir.path().join(format!("n{i}.db")), &args, env)
-        })
+    let dbs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("n{i}.db")))
         .collect();
+    let mut nodes = Child::spawn_together(
+        &(0..3)
+            .map(|i| {
+                let env = if i == 0 && drops { lossy } else { &[] };
+                (dbs[i].as_path(), &args[..], env)
+            })
+            .collect::<Vec<_>>(),
+    );
     let mut apis: Vec<TestServer> = nodes.iter().map(Child::api).collect();
     let quiz: Value = serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap();
     let (code, mc_t) = apis[0].create_session(json!({"quiz": quiz})).await;

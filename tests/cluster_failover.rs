@@ -263,9 +263,14 @@ async fn a_dead_or_paused_owner_is_taken_over_and_history_never_forks() {
     let urls = cluster.urls();
     let args = ["--cluster", urls.as_str(), "--secret", SECRET];
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Child> = (0..3)
-        .map(|i| Child::spawn(&dir.path().join(format!("n{i}.db")), &args))
+    let dbs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("n{i}.db")))
         .collect();
+    let mut nodes = Child::spawn_together(
+        &dbs.iter()
+            .map(|db| (db.as_path(), &args[..], &[][..]))
+            .collect::<Vec<_>>(),
+    );
     let apis: Vec<TestServer> = nodes.iter().map(Child::api).collect();
     let all: Vec<(usize, &TestServer)> = apis.iter().enumerate().collect();
     let quiz: Value = serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap();

@@ -32,9 +32,12 @@ fn three_nodes(cluster: &NatsCluster, dir: &std::path::Path) -> Vec<Child> {
         "--answer-rate",
         "0",
     ];
-    (0..3)
-        .map(|i| Child::spawn(&dir.join(format!("n{i}.db")), &args))
-        .collect()
+    let dbs: Vec<_> = (0..3).map(|i| dir.join(format!("n{i}.db"))).collect();
+    Child::spawn_together(
+        &dbs.iter()
+            .map(|db| (db.as_path(), &args[..], &[][..]))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn run(nodes: &[Child], args: &[&str]) -> Value {

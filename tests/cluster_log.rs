@@ -603,3 +603,81 @@ fn a_node_whose_cluster_cannot_be_reached_refuses_to_start_and_says_why() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(err.contains("cannot connect to NATS"), "{err}");
 }
+
+/// The leases bucket's entry lifetime, as the cluster has it.
+async fn leases_max_age(urls: &[String]) -> Duration {
+    let client = async_nats::connect(urls.to_vec())
+        .await
+        .expect("connect to NATS");
+    let js = async_nats::jetstream::new(client);
+    let name = format!("KV_{}", quizcast::journal::nats::LEASES_BUCKET);
+    let mut s = js.get_stream(&name).await.expect("the leases bucket");
+    s.info().await.expect("its info").config.max_age
+}
+
+/// Nodes started at the same moment on a fresh cluster (a Compose file, a
+/// deploy) all set the stream and buckets up and serve: nats-server drops
+/// the reply to a stream update or info that meets another node's create,
+/// which once left two of three such nodes giving up at start. A node
+/// started later with another `--lease-ms` finds the leases bucket with
+/// another configuration and updates it to its own.
+#[actix_rt::test]
+async fn nodes_started_together_all_start_and_another_lease_updates_the_bucket() {
+    let Some(cluster) = NatsCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    let args = |lease: &'static str| {
+        vec![
+            "--cluster".to_string(),
+            urls.clone(),
+            "--secret".into(),
+            "start-test-secret".into(),
+            "--lease-ms".into(),
+            lease.into(),
+        ]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dbs: Vec<_> = (0..4)
+        .map(|i| dir.path().join(format!("n{i}.db")))
+        .collect();
+    let five = args("5000");
+    let five: Vec<&str> = five.iter().map(String::as_str).collect();
+    let nodes = Child::spawn_together(
+        &dbs[..3]
+            .iter()
+            .map(|db| (db.as_path(), &five[..], &[][..]))
+            .collect::<Vec<_>>(),
+    );
+    let quiz: Value = serde_json::from_str(include_str!("../examples/friday-quiz.json")).unwrap();
+    let mut codes = Vec::new();
+    for n in &nodes {
+        let (code, _) = n.api().create_session(json!({"quiz": quiz})).await;
+        codes.push(code);
+    }
+    // Every node reads every other node's session from the one log.
+    for n in &nodes {
+        for code in &codes {
+            let r = n.api().get(&format!("/api/sessions/{code}"), None).await;
+            assert_eq!(r.0, 200, "{code} on {}: {}", n.addr, r.1);
+        }
+    }
+    assert_eq!(
+        leases_max_age(&cluster.url_list()).await,
+        Duration::from_secs(5)
+    );
+
+    let four = args("4000");
+    let four: Vec<&str> = four.iter().map(String::as_str).collect();
+    let late = Child::spawn(&dbs[3], &four);
+    assert_eq!(
+        leases_max_age(&cluster.url_list()).await,
+        Duration::from_secs(4)
+    );
+    let (code, _) = late.api().create_session(json!({"quiz": quiz})).await;
+    let r = nodes[0]
+        .api()
+        .get(&format!("/api/sessions/{code}"), None)
+        .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+}

@@ -334,6 +334,9 @@ impl TestServer {
     }
 }
 
+/// One node to start: its database, extra flags and extra environment.
+pub type NodeSpec<'a> = (&'a std::path::Path, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
 /// The real `quizcast` binary as a child process.
 pub struct Child {
     pub proc: std::process::Child,
@@ -348,8 +351,22 @@ impl Child {
     /// `spawn` with extra environment (e.g. `FAILPOINTS` in a build with
     /// the `failpoints` feature).
     pub fn spawn_env(db: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> Child {
-        use std::io::BufRead;
-        let mut proc = std::process::Command::new(env!("CARGO_BIN_EXE_quizcast"))
+        Child::ready(Child::launch(db, extra, env))
+    }
+
+    /// Starts every node before waiting for any, as a Compose file or a
+    /// deploy does (cluster nodes then set the stream and buckets up at the
+    /// same moment).
+    pub fn spawn_together(nodes: &[NodeSpec]) -> Vec<Child> {
+        let procs: Vec<_> = nodes
+            .iter()
+            .map(|(db, extra, env)| Child::launch(db, extra, env))
+            .collect();
+        procs.into_iter().map(Child::ready).collect()
+    }
+
+    fn launch(db: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quizcast"))
             .args(["--addr", "127.0.0.1:0", "--workers", "1"])
             .arg("--db")
             .arg(db)
@@ -359,7 +376,12 @@ impl Child {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
-            .expect("spawn quizcast");
+            .expect("spawn quizcast")
+    }
+
+    /// Waits for the "listening" line (a node that exits instead fails).
+    fn ready(mut proc: std::process::Child) -> Child {
+        use std::io::BufRead;
         let stdout = proc.stdout.take().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(stdout)

@@ -102,17 +102,20 @@ pub(super) async fn bucket(
     ttl: Duration,
     replicas: usize,
 ) -> Result<kv::Store, ClusterError> {
-    h.js.create_or_update_key_value(kv::Config {
-        bucket: LEASES_BUCKET.into(),
-        description: "quizcast session ownership leases".into(),
-        history: 1,
-        max_age: ttl,
-        storage: async_nats::jetstream::stream::StorageType::File,
-        num_replicas: replicas.max(1),
-        ..Default::default()
-    })
+    super::provision::key_value(
+        &h.js,
+        "leases bucket",
+        kv::Config {
+            bucket: LEASES_BUCKET.into(),
+            description: "quizcast session ownership leases".into(),
+            history: 1,
+            max_age: ttl,
+            storage: async_nats::jetstream::stream::StorageType::File,
+            num_replicas: replicas.max(1),
+            ..Default::default()
+        },
+    )
     .await
-    .map_err(|e| ClusterError::request("leases bucket", e))
 }
 
 impl Owner {

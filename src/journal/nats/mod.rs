@@ -30,6 +30,7 @@
 mod edge;
 mod lease;
 mod ownership;
+mod provision;
 mod publish;
 mod read;
 mod writer;
@@ -339,8 +340,9 @@ async fn setup(c: &ClusterOptions, metrics: &Arc<Metrics>) -> Result<Handles, Cl
     let mut js = jetstream::new(client.clone());
     js.set_timeout(REQUEST_TIMEOUT);
     let replicas = c.replicas.max(1);
-    let stream = js
-        .get_or_create_stream(jetstream::stream::Config {
+    let stream = provision::stream(
+        &js,
+        jetstream::stream::Config {
             name: STREAM.into(),
             description: Some("quizcast session logs (facts and events)".into()),
             subjects: vec![format!("{SUBJECT_PREFIX}>")],
@@ -348,9 +350,9 @@ async fn setup(c: &ClusterOptions, metrics: &Arc<Metrics>) -> Result<Handles, Cl
             num_replicas: replicas,
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
-        })
-        .await
-        .map_err(|e| ClusterError::request("log stream", e))?;
+        },
+    )
+    .await?;
     let found = stream.cached_info().config.num_replicas;
     if found != replicas {
         // Changing a live stream's replicas is an operator's decision
@@ -359,39 +361,31 @@ async fn setup(c: &ClusterOptions, metrics: &Arc<Metrics>) -> Result<Handles, Cl
             "stream {STREAM} has {found} replicas, not the {replicas} asked for; left as it is"
         );
     }
-    let sessions = js
-        .create_or_update_key_value(jetstream::kv::Config {
+    let sessions = provision::key_value(
+        &js,
+        "sessions bucket",
+        jetstream::kv::Config {
             bucket: SESSIONS_BUCKET.into(),
             description: "quizcast session headers and ownership epochs".into(),
             history: 1,
             storage: jetstream::stream::StorageType::File,
             num_replicas: replicas,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| ClusterError::request("sessions bucket", e))?;
-    let snapshots = match js.get_object_store(SNAPSHOTS_BUCKET).await {
-        Ok(s) => s,
-        Err(_) => {
-            let created = js
-                .create_object_store(jetstream::object_store::Config {
-                    bucket: SNAPSHOTS_BUCKET.into(),
-                    description: Some("quizcast session snapshots".into()),
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                })
-                .await;
-            match created {
-                Ok(s) => s,
-                // Another node created it meanwhile.
-                Err(e) => js
-                    .get_object_store(SNAPSHOTS_BUCKET)
-                    .await
-                    .map_err(|_| ClusterError::request("snapshot store", e))?,
-            }
-        }
-    };
+        },
+    )
+    .await?;
+    let snapshots = provision::object_store(
+        &js,
+        "snapshot store",
+        jetstream::object_store::Config {
+            bucket: SNAPSHOTS_BUCKET.into(),
+            description: Some("quizcast session snapshots".into()),
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: replicas,
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(Handles {
         client,
         js,
