@@ -65,6 +65,9 @@ pub struct Metrics {
     pub cluster_edge_catchups: AtomicU64,
     /// Cluster mode: 1 while this node's NATS connection is up.
     pub cluster_nats_connected: AtomicI64,
+    /// Cluster mode: nodes in the live list at the last sweep (this one
+    /// included).
+    pub cluster_live_nodes: AtomicI64,
 }
 
 /// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
@@ -171,6 +174,7 @@ impl Default for Metrics {
             cluster_forward_retries: AtomicU64::new(0),
             cluster_edge_catchups: AtomicU64::new(0),
             cluster_nats_connected: AtomicI64::new(0),
+            cluster_live_nodes: AtomicI64::new(0),
         }
     }
 }
@@ -252,6 +256,7 @@ impl Metrics {
                 "relayLagMicrosSum": self.cluster_relay_lag_us.sum(),
                 "edgeCatchups": self.cluster_edge_catchups.load(Relaxed),
                 "natsConnected": self.cluster_nats_connected.load(Relaxed) == 1,
+                "liveNodes": self.cluster_live_nodes.load(Relaxed),
             },
             "uptimeSecs": self.uptime_secs(),
         })
@@ -306,6 +311,12 @@ impl Metrics {
             "Cluster mode: 1 while this node's NATS connection is up, else 0.",
             "gauge",
             &[("", self.cluster_nats_connected.load(Relaxed))],
+        );
+        gauge(
+            "quizcast_cluster_live_nodes",
+            "Cluster mode: quizcast nodes alive (this one included), as the last ownership sweep read them.",
+            "gauge",
+            &[("", self.cluster_live_nodes.load(Relaxed))],
         );
         gauge(
             "quizcast_ring_bytes",

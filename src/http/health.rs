@@ -15,6 +15,8 @@ pub async fn stats(app: web::Data<AppState>) -> HttpResponse {
     let mut v = app.metrics.stats();
     if let Some(c) = &app.cluster {
         v["cluster"]["sessions"] = json!(c.owned());
+        v["cluster"]["node"] = json!(c.node());
+        v["cluster"]["nodes"] = json!(c.live_nodes());
     }
     HttpResponse::Ok().json(v)
 }

@@ -16,6 +16,7 @@
 //! not confirm within the lease time (the [`Gate`]), so an owner cut off
 //! from NATS, or woken from a pause, stops writing on its own.
 
+use super::members::Members;
 use super::read::{self, End, Kept, SessionEntry};
 use super::{ClusterError, Handles, Op, REQUEST_TIMEOUT};
 use crate::journal::{Append, AppendFailure, Committed, Record, StoredSession};
@@ -94,6 +95,14 @@ pub(super) struct Owner {
     pub skip: std::collections::HashSet<String>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub events: std::sync::mpsc::Sender<OwnershipEvent>,
+    /// The live nodes, for placing orphaned sessions.
+    pub members: Members,
+    /// The live nodes as the last sweep read them (for `/api/stats`).
+    pub live: Mutex<Vec<String>>,
+    /// Orphaned sessions another live node is preferred for, since when
+    /// this node has seen them orphaned: taken after [`Owner::grace`] if
+    /// that node does not.
+    pub orphans: Mutex<HashMap<String, Instant>>,
 }
 
 /// Creates (or opens) the leases bucket: entries live `ttl`.
@@ -298,6 +307,14 @@ impl Owner {
                 return Vec::new();
             }
         };
+        let live = self.members.live().await;
+        if let Some(l) = &live {
+            self.metrics
+                .cluster_live_nodes
+                .store(l.len() as i64, Relaxed);
+            *self.live.lock().unwrap_or_else(|p| p.into_inner()) = l.clone();
+        }
+        let mut orphaned = std::collections::HashSet::new();
         let mut adopted = Vec::new();
         for code in codes {
             if self.skip.contains(&code) {
@@ -325,13 +342,45 @@ impl Owner {
                     continue;
                 }
             };
+            if reclaim.is_none() {
+                orphaned.insert(code.clone());
+                if !self.my_turn(&code, live.as_deref()) {
+                    continue;
+                }
+            }
             match self.take_over(&code, reclaim).await {
                 Ok(Some(s)) => adopted.push(s),
                 Ok(None) => {}
                 Err(e) => log::error!("session {code}: takeover failed: {e}"),
             }
         }
+        self.orphans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c, _| orphaned.contains(c));
         adopted
+    }
+
+    /// How long an orphaned session waits for the live node it is placed
+    /// on before any node takes it (that node paused, or its list stale).
+    fn grace(&self) -> Duration {
+        self.ttl / 2
+    }
+
+    /// Whether this node should try to take an orphaned session over now:
+    /// it is the one placement prefers among the live nodes (or the list
+    /// could not be read), or the preferred one let [`Owner::grace`] pass.
+    fn my_turn(&self, code: &str, live: Option<&[String]>) -> bool {
+        let Some(live) = live else {
+            return true;
+        };
+        let mut waiting = self.orphans.lock().unwrap_or_else(|p| p.into_inner());
+        if super::placement::preferred(code, live) == Some(self.node.as_str()) {
+            waiting.remove(code);
+            return true;
+        }
+        let since = *waiting.entry(code.to_string()).or_insert_with(Instant::now);
+        since.elapsed() >= self.grace()
     }
 
     /// Takes the lease (create, or compare-and-set on `reclaim`), then the

@@ -29,7 +29,9 @@
 
 mod edge;
 mod lease;
+mod members;
 mod ownership;
+pub mod placement;
 mod provision;
 mod publish;
 mod read;
@@ -46,6 +48,7 @@ use std::time::Duration;
 
 pub use edge::{EdgeFeed, Feed, ForwardError, Forwarded, Relayed, CMD_PREFIX, EV_PREFIX};
 pub use lease::{OwnershipEvent, LEASES_BUCKET};
+pub use members::NODES_BUCKET;
 pub use read::LoadOptions;
 
 /// The stream holding every session's records.

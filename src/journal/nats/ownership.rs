@@ -3,6 +3,7 @@
 //! session. The leases themselves are in [`super::lease`].
 
 use super::lease::{bucket, Owner, OwnershipEvent};
+use super::members::Members;
 use super::{read, ClusterError, NatsLog};
 use crate::journal::StoredSession;
 use crate::store::StoreError;
@@ -44,8 +45,14 @@ impl NatsLog {
             .map(|tx| tx.downgrade())
             .ok_or(ClusterError::Stopped)?;
         let h = self.h.clone();
-        let leases =
-            super::run_blocking(&self.handle, async move { bucket(&h, ttl, replicas).await })??;
+        let me = node.clone();
+        let (leases, members) = super::run_blocking(&self.handle, async move {
+            let leases = bucket(&h, ttl, replicas).await?;
+            let members = Members::open(&h, &me, ttl, replicas).await?;
+            // Listed before the first sweep, so the others place on it.
+            members.join().await;
+            Ok::<_, ClusterError>((leases, members))
+        })??;
         self.gate.on.store(true, Relaxed);
         let owner = Arc::new(Owner {
             h: self.h.clone(),
@@ -60,6 +67,9 @@ impl NatsLog {
             skip: opts.quarantine.clone(),
             metrics: self.metrics.clone(),
             events: events.clone(),
+            members,
+            live: Mutex::new(Vec::new()),
+            orphans: Mutex::new(HashMap::new()),
         });
         *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner.clone());
         let o = owner.clone();
@@ -68,6 +78,9 @@ impl NatsLog {
         self.handle.spawn(async move {
             loop {
                 tokio::time::sleep(o.ttl / 3).await;
+                // Listed no longer than its leases live: its sessions are
+                // placed on the others once they expire.
+                o.members.beat().await;
                 o.renew_all().await;
             }
         });
@@ -134,6 +147,9 @@ impl NatsLog {
             return;
         };
         let _ = super::run_blocking(&self.handle, async move {
+            // Off the list first: the sessions given up next go to the
+            // others at once, none waits for this node.
+            o.members.leave().await;
             let held: Vec<String> = o
                 .owned
                 .lock()
@@ -145,6 +161,20 @@ impl NatsLog {
                 o.release(&code).await;
             }
         });
+    }
+
+    /// The live nodes as this node last read them (empty before ownership).
+    pub fn live_nodes(&self) -> Vec<String> {
+        let Some(o) = self.owner() else {
+            return Vec::new();
+        };
+        let live = o.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.clone()
+    }
+
+    /// This node's id in the cluster (None before ownership).
+    pub fn node(&self) -> Option<String> {
+        self.owner().map(|o| o.node.clone())
     }
 
     /// Codes of the sessions this node owns.
