@@ -68,6 +68,9 @@ pub struct Metrics {
     /// Cluster mode: nodes in the live list at the last sweep (this one
     /// included).
     pub cluster_live_nodes: AtomicI64,
+    /// Cluster mode: one ownership sweep (listing the sessions and the
+    /// leases, taking orphaned sessions over).
+    pub cluster_sweep_us: Histogram,
 }
 
 /// A fixed-bucket histogram of relaxed atomics (Prometheus style, cumulative
@@ -131,6 +134,9 @@ impl Histogram {
 const MICROS: &[u64] = &[
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
 ];
+const SWEEP_MICROS: &[u64] = &[
+    1_000, 5_000, 10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+];
 const BATCH: &[u64] = &[
     1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000,
 ];
@@ -175,6 +181,7 @@ impl Default for Metrics {
             cluster_edge_catchups: AtomicU64::new(0),
             cluster_nats_connected: AtomicI64::new(0),
             cluster_live_nodes: AtomicI64::new(0),
+            cluster_sweep_us: Histogram::new(SWEEP_MICROS),
         }
     }
 }
@@ -257,6 +264,8 @@ impl Metrics {
                 "edgeCatchups": self.cluster_edge_catchups.load(Relaxed),
                 "natsConnected": self.cluster_nats_connected.load(Relaxed) == 1,
                 "liveNodes": self.cluster_live_nodes.load(Relaxed),
+                "sweeps": self.cluster_sweep_us.count(),
+                "sweepMicrosSum": self.cluster_sweep_us.sum(),
             },
             "uptimeSecs": self.uptime_secs(),
         })
@@ -445,6 +454,11 @@ impl Metrics {
         self.cluster_relay_lag_us.render(
             "quizcast_cluster_relay_lag_microseconds",
             "Cluster mode: from the owner serializing an event to an edge receiving it (log append and relay).",
+            &mut out,
+        );
+        self.cluster_sweep_us.render(
+            "quizcast_cluster_sweep_duration_microseconds",
+            "Cluster mode: one ownership sweep (listing sessions and leases, taking orphaned sessions over).",
             &mut out,
         );
         self.commit_us.render(

@@ -60,6 +60,10 @@ fn free_port() -> u16 {
 impl NatsCluster {
     /// Starts `n` servers as one JetStream cluster and waits until every
     /// one is healthy. None (after saying why) if there is no server binary.
+    /// The ports are picked free a moment before the servers bind them, so
+    /// another test's connection may take one meanwhile: a server that
+    /// exits or never gets healthy gets the whole cluster started again on
+    /// fresh ports (3 tries).
     pub fn start(n: usize) -> Option<NatsCluster> {
         let Some(bin) = nats_server() else {
             eprintln!(
@@ -68,6 +72,29 @@ impl NatsCluster {
             );
             return None;
         };
+        for attempt in 1..=3 {
+            let mut c = NatsCluster::configure(bin.clone(), n);
+            for i in 0..n {
+                c.spawn(i);
+            }
+            match (0..n).find(|&i| !c.become_healthy(i)) {
+                None => return Some(c),
+                Some(i) => {
+                    let log = std::fs::read_to_string(c.nodes[i].conf.with_extension("log"))
+                        .unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                    eprintln!(
+                        "nats-server {} did not get healthy (try {attempt} of 3); its log ends: {tail:?}",
+                        c.nodes[i].name
+                    );
+                }
+            }
+        }
+        panic!("the NATS cluster did not start in 3 tries");
+    }
+
+    /// Config files and fresh ports for `n` servers (none started).
+    fn configure(bin: PathBuf, n: usize) -> NatsCluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let route_list = routes
@@ -100,18 +127,11 @@ impl NatsCluster {
                 proc: None,
             });
         }
-        let mut c = NatsCluster {
+        NatsCluster {
             bin,
             nodes,
             _dir: dir,
-        };
-        for i in 0..n {
-            c.spawn(i);
         }
-        for i in 0..n {
-            c.wait_healthy(i);
-        }
-        Some(c)
     }
 
     fn spawn(&mut self, i: usize) {
@@ -131,19 +151,31 @@ impl NatsCluster {
     }
 
     /// Waits for `/healthz` of node `i` to answer 200 (JetStream current).
-    pub fn wait_healthy(&self, i: usize) {
+    pub fn wait_healthy(&mut self, i: usize) {
+        assert!(
+            self.become_healthy(i),
+            "nats-server {} not healthy within {READY:?}",
+            self.nodes[i].name
+        );
+    }
+
+    /// Whether node `i` gets healthy within [`READY`]; false at once if
+    /// its process exits (a port taken, a bad config).
+    fn become_healthy(&mut self, i: usize) -> bool {
         let until = Instant::now() + READY;
         let port = self.nodes[i].monitor;
         while Instant::now() < until {
             if http_status(port, "/healthz") == Some(200) {
-                return;
+                return true;
+            }
+            if let Some(p) = self.nodes[i].proc.as_mut() {
+                if matches!(p.try_wait(), Ok(Some(_))) {
+                    return false;
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "nats-server {} not healthy within {READY:?}",
-            self.nodes[i].name
-        );
+        false
     }
 
     /// Every client URL, comma-separated (the `--cluster` value).

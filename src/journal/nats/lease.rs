@@ -103,6 +103,8 @@ pub(super) struct Owner {
     /// this node has seen them orphaned: taken after [`Owner::grace`] if
     /// that node does not.
     pub orphans: Mutex<HashMap<String, Instant>>,
+    /// Whether a sweep has looked at every lease's holder since start.
+    pub swept: AtomicBool,
 }
 
 /// Creates (or opens) the leases bucket: entries live `ttl`.
@@ -300,6 +302,7 @@ impl Owner {
     /// lease on (its owner died), or that this node held before a restart,
     /// is taken over here. Returns what was taken over.
     pub async fn sweep(&self) -> Vec<StoredSession> {
+        let started = Instant::now();
         let codes = match read::codes(&self.h).await {
             Ok(c) => c,
             Err(e) => {
@@ -314,6 +317,15 @@ impl Owner {
                 .store(l.len() as i64, Relaxed);
             *self.live.lock().unwrap_or_else(|p| p.into_inner()) = l.clone();
         }
+        // Every lease as one listing of keys, so a sweep costs two listings
+        // however many sessions there are, not a read per session. The
+        // first sweep reads each lease instead: one still held by this
+        // node (a restart) is taken back at once, not left to expire.
+        let leased = if self.swept.load(Relaxed) {
+            self.leased().await
+        } else {
+            None
+        };
         let mut orphaned = std::collections::HashSet::new();
         let mut adopted = Vec::new();
         for code in codes {
@@ -326,6 +338,9 @@ impl Owner {
                 .unwrap_or_else(|p| p.into_inner())
                 .contains_key(&code);
             if owned {
+                continue;
+            }
+            if leased.as_ref().is_some_and(|l| l.contains(&code)) {
                 continue;
             }
             let reclaim = match self.leases.entry(&code).await {
@@ -358,7 +373,36 @@ impl Owner {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|c, _| orphaned.contains(c));
+        self.swept.store(true, Relaxed);
+        self.metrics
+            .cluster_sweep_us
+            .observe(started.elapsed().as_micros() as u64);
         adopted
+    }
+
+    /// The codes that have a lease now (None: the listing failed; the
+    /// sweep then reads each lease).
+    async fn leased(&self) -> Option<std::collections::HashSet<String>> {
+        let mut keys = match self.leases.keys().await {
+            Ok(k) => k,
+            Err(e) => {
+                log::warn!("ownership sweep: listing leases: {e}");
+                return None;
+            }
+        };
+        let mut out = std::collections::HashSet::new();
+        while let Some(k) = futures_util::StreamExt::next(&mut keys).await {
+            match k {
+                Ok(k) => {
+                    out.insert(k);
+                }
+                Err(e) => {
+                    log::warn!("ownership sweep: listing leases: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(out)
     }
 
     /// How long an orphaned session waits for the live node it is placed

@@ -70,6 +70,7 @@ impl NatsLog {
             members,
             live: Mutex::new(Vec::new()),
             orphans: Mutex::new(HashMap::new()),
+            swept: std::sync::atomic::AtomicBool::new(false),
         });
         *self.owner.lock().unwrap_or_else(|p| p.into_inner()) = Some(owner.clone());
         let o = owner.clone();
