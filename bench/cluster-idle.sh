@@ -28,25 +28,13 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/nats3.sh
 
-R=(); P=(); M=(); Q=(); NP=(); QP=()
-for i in 0 1 2; do R+=("$(free_port)"); P+=("$(free_port)"); M+=("$(free_port)"); Q+=("$(free_port)"); done
-routes="\"nats-route://127.0.0.1:${R[0]}\", \"nats-route://127.0.0.1:${R[1]}\", \"nats-route://127.0.0.1:${R[2]}\""
-for i in 0 1 2; do
-  cat > "$TMP/n$i.conf" <<CONF
-server_name: n$i
-listen: "127.0.0.1:${P[$i]}"
-http: "127.0.0.1:${M[$i]}"
-jetstream { store_dir: "$TMP/s$i", sync_interval: always }
-cluster { name: idle-bench, listen: "127.0.0.1:${R[$i]}", routes: [$routes] }
-CONF
-  "$NATS" -c "$TMP/n$i.conf" -l "$TMP/n$i.log" & PIDS+=($!); NP+=($!)
-done
-for i in 0 1 2; do
-  for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:${M[$i]}/healthz" && break; sleep 0.05; done
-done
-urls="nats://127.0.0.1:${P[0]},nats://127.0.0.1:${P[1]},nats://127.0.0.1:${P[2]}"
+nats3_start "$TMP" idle-bench
+PIDS+=("${NATS_PIDS[@]}"); NP=("${NATS_PIDS[@]}"); M=("${NATS_MONITOR[@]}")
+Q=(); QP=()
+for i in 0 1 2; do Q+=("$(free_port)"); done
+urls=$NATS_URLS
 for i in 0 1 2; do
   RUST_LOG=warn "$BIN" --addr "127.0.0.1:${Q[$i]}" --db "$TMP/q$i.db" --secret idle-bench \
     --cluster "$urls" --node-id "q$i" --http-rate 0 > "$TMP/q$i.log" 2>&1 & PIDS+=($!); QP+=($!)

@@ -24,30 +24,17 @@ cleanup() {
   PIDS=()
 }
 trap 'cleanup; rm -rf "$TMP"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/nats3.sh
 now() { date +%s%N; }
 
 worst_all=()
 for run in $(seq "$RUNS"); do
   D="$TMP/run$run"
   mkdir -p "$D"
-  R=(); P=(); M=(); Q=()
-  for i in 0 1 2; do R+=("$(free_port)"); P+=("$(free_port)"); M+=("$(free_port)"); Q+=("$(free_port)"); done
-  routes="\"nats-route://127.0.0.1:${R[0]}\", \"nats-route://127.0.0.1:${R[1]}\", \"nats-route://127.0.0.1:${R[2]}\""
-  for i in 0 1 2; do
-    cat > "$D/n$i.conf" <<CONF
-server_name: n$i
-listen: "127.0.0.1:${P[$i]}"
-http: "127.0.0.1:${M[$i]}"
-jetstream { store_dir: "$D/s$i", sync_interval: always }
-cluster { name: start-bench, listen: "127.0.0.1:${R[$i]}", routes: [$routes] }
-CONF
-    "$NATS" -c "$D/n$i.conf" -l "$D/n$i.log" & PIDS+=($!)
-  done
-  for i in 0 1 2; do
-    for _ in $(seq 200); do curl -sf -o /dev/null "http://127.0.0.1:${M[$i]}/healthz" && break; sleep 0.05; done
-  done
-  urls="nats://127.0.0.1:${P[0]},nats://127.0.0.1:${P[1]},nats://127.0.0.1:${P[2]}"
+  nats3_start "$D" start-bench
+  PIDS+=("${NATS_PIDS[@]}")
+  Q=(); for i in 0 1 2; do Q+=("$(free_port)"); done
+  urls=$NATS_URLS
   t0=$(now)
   QP=()
   for i in 0 1 2; do

@@ -38,8 +38,9 @@ async fn until_stats(
     }
 }
 
-fn nodes_listed(stats: &Value) -> Vec<String> {
-    stats["cluster"]["nodes"]
+/// The strings in `stats.cluster[key]` (an array).
+fn listed(stats: &Value, key: &str) -> Vec<String> {
+    stats["cluster"][key]
         .as_array()
         .map(|a| {
             a.iter()
@@ -49,15 +50,12 @@ fn nodes_listed(stats: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn nodes_listed(stats: &Value) -> Vec<String> {
+    listed(stats, "nodes")
+}
+
 fn owned(stats: &Value) -> Vec<String> {
-    stats["cluster"]["sessions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    listed(stats, "sessions")
 }
 
 /// Longer than the default, so that a node leaving the list on a clean

@@ -1,7 +1,10 @@
 //! Which quizcast nodes are alive: each node keeps a key in the
-//! `quizcast_nodes` bucket, written every third of a lease and living one
-//! lease (the bucket's max age), and deletes it on a clean stop. The list
-//! feeds [`super::placement`]: a dead node's sessions go to the live nodes
+//! `quizcast_nodes` bucket, written every quarter of a lease and living
+//! three fifths of one (the bucket's max age), and deletes it on a clean
+//! stop. A dead node so leaves the list well before its leases expire
+//! (even with the server's second of slack in expiring entries), and its
+//! sessions are placed over the nodes left, not on itself. The list feeds
+//! [`super::placement`]: a dead node's sessions go to the live nodes
 //! evenly instead of all to whichever node sweeps first.
 //!
 //! Only placement reads it; a stale or missing list costs evenness, never
@@ -14,6 +17,17 @@ use std::time::Duration;
 
 /// The bucket of live nodes.
 pub const NODES_BUCKET: &str = "quizcast_nodes";
+
+/// How long an entry lives, for leases of `ttl`.
+pub(super) fn lifetime(ttl: Duration) -> Duration {
+    ttl * 3 / 5
+}
+
+/// How often a node writes its entry, for leases of `ttl`: a beat late
+/// by a quarter lease still keeps the node listed.
+pub(super) fn beat_every(ttl: Duration) -> Duration {
+    ttl / 4
+}
 
 /// This node's membership.
 pub(super) struct Members {
@@ -41,7 +55,7 @@ fn node_of(key: &str) -> Option<String> {
 }
 
 impl Members {
-    /// Opens (or creates) the bucket; entries live `ttl`.
+    /// Opens (or creates) the bucket, for leases of `ttl`.
     pub async fn open(
         h: &Handles,
         node: &str,
@@ -55,7 +69,7 @@ impl Members {
                 bucket: NODES_BUCKET.into(),
                 description: "quizcast nodes alive (for placing orphaned sessions)".into(),
                 history: 1,
-                max_age: ttl,
+                max_age: lifetime(ttl),
                 storage: async_nats::jetstream::stream::StorageType::File,
                 num_replicas: replicas.max(1),
                 ..Default::default()
@@ -90,12 +104,12 @@ impl Members {
     /// here (they still could: placement only orders who tries first).
     pub async fn join(&self) {
         let mut last = String::new();
-        for _ in 0..10 {
+        for _ in 0..30 {
             match self.put().await {
                 Ok(()) => return,
                 Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         log::warn!("node list: not listed yet ({last}); trying at the next renewal");
     }

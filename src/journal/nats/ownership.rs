@@ -79,10 +79,14 @@ impl NatsLog {
         self.handle.spawn(async move {
             loop {
                 tokio::time::sleep(o.ttl / 3).await;
-                // Listed no longer than its leases live: its sessions are
-                // placed on the others once they expire.
-                o.members.beat().await;
                 o.renew_all().await;
+            }
+        });
+        let o = owner.clone();
+        self.handle.spawn(async move {
+            loop {
+                tokio::time::sleep(super::members::beat_every(o.ttl)).await;
+                o.members.beat().await;
             }
         });
         self.handle.spawn(async move {

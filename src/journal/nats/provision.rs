@@ -82,8 +82,18 @@ where
     E: std::error::Error + 'static,
 {
     match got {
-        Ok(Ok(t)) => Tried::Made(t),
         Ok(Err(e)) if name_in_use(&e) => Tried::InUse,
+        other => answered(other),
+    }
+}
+
+/// A follow-up's outcome (open or update an existing stream): made, or
+/// worth another try.
+fn answered<T, E: std::fmt::Display>(
+    got: Result<Result<T, E>, tokio::time::error::Elapsed>,
+) -> Tried<T> {
+    match got {
+        Ok(Ok(t)) => Tried::Made(t),
         Ok(Err(e)) => Tried::Again(e.to_string()),
         Err(_) => Tried::Again(format!("no answer within {TRY:?}")),
     }
@@ -116,13 +126,7 @@ pub(super) async fn stream(
     until_made(
         "log stream",
         || async { classify(timeout(TRY, js.create_stream(config.clone())).await) },
-        || async {
-            match timeout(TRY, js.get_stream(&name)).await {
-                Ok(Ok(s)) => Tried::Made(s),
-                Ok(Err(e)) => Tried::Again(e.to_string()),
-                Err(_) => Tried::Again(format!("no answer within {TRY:?}")),
-            }
-        },
+        || async { answered(timeout(TRY, js.get_stream(&name)).await) },
     )
     .await
 }
@@ -138,13 +142,7 @@ pub(super) async fn key_value(
     until_made(
         what,
         || async { classify(timeout(TRY, js.create_key_value(config.clone())).await) },
-        || async {
-            match timeout(TRY, js.update_key_value(config.clone())).await {
-                Ok(Ok(s)) => Tried::Made(s),
-                Ok(Err(e)) => Tried::Again(e.to_string()),
-                Err(_) => Tried::Again(format!("no answer within {TRY:?}")),
-            }
-        },
+        || async { answered(timeout(TRY, js.update_key_value(config.clone())).await) },
     )
     .await
 }
@@ -160,13 +158,7 @@ pub(super) async fn object_store(
     until_made(
         what,
         || async { classify(timeout(TRY, js.create_object_store(config.clone())).await) },
-        || async {
-            match timeout(TRY, js.get_object_store(&bucket)).await {
-                Ok(Ok(s)) => Tried::Made(s),
-                Ok(Err(e)) => Tried::Again(e.to_string()),
-                Err(_) => Tried::Again(format!("no answer within {TRY:?}")),
-            }
-        },
+        || async { answered(timeout(TRY, js.get_object_store(&bucket)).await) },
     )
     .await
 }
