@@ -16,19 +16,8 @@ cd "$(dirname "$0")/.."
 
 SESSIONS=${SESSIONS:-1000}
 WINDOW=${WINDOW:-20}
-if [ -z "${BIN:-}" ]; then
-  nice cargo build --release --bin quizcast --quiet
-  BIN=target/release/quizcast
-fi
-NATS=$(tests/cluster/nats.sh)
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 . bench/lib/nats3.sh
+bench_init
 
 nats3_start "$TMP" idle-bench
 PIDS+=("${NATS_PIDS[@]}"); NP=("${NATS_PIDS[@]}"); M=("${NATS_MONITOR[@]}")

@@ -12,19 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${RUNS:-10}
-if [ -z "${BIN:-}" ]; then
-  nice cargo build --release --bin quizcast --quiet
-  BIN=target/release/quizcast
-fi
-NATS=$(tests/cluster/nats.sh)
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  PIDS=()
-}
-trap 'cleanup; rm -rf "$TMP"' EXIT
 . bench/lib/nats3.sh
+bench_init
 now() { date +%s%N; }
 
 worst_all=()
@@ -67,7 +56,7 @@ for run in $(seq "$RUNS"); do
   done
   echo "$line"
   worst_all+=("$worst")
-  cleanup
+  stop_all
 done
 printf '%s\n' "${worst_all[@]}" | python3 -c '
 import sys

@@ -6,7 +6,27 @@
 #                          ports), NATS_PIDS, NATS_URLS (the --cluster value)
 #                          and waits until every server is healthy
 #   free_port              prints a free loopback port
-# Needs NATS (the server binary).
+#   bench_init             BIN (target/release/quizcast, built, unless set),
+#                          NATS (installed if needed), TMP, PIDS, and a trap
+#                          that kills every PID in PIDS and removes TMP
+#   stop_all               kills every PID in PIDS (started by the script)
+
+bench_init() {
+  if [ -z "${BIN:-}" ]; then
+    nice cargo build --release --bin quizcast --quiet
+    BIN=target/release/quizcast
+  fi
+  NATS=$(tests/cluster/nats.sh)
+  TMP=$(mktemp -d)
+  PIDS=()
+  trap 'stop_all; rm -rf "$TMP"' EXIT
+}
+
+stop_all() {
+  local p
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  PIDS=()
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
